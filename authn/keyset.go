@@ -1,0 +1,327 @@
+package authn
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"golang.org/x/sync/singleflight"
+)
+
+// maxDocumentBytes bounds discovery documents and JWKS responses.
+const maxDocumentBytes = 1 << 20
+
+// key is one verification key of an issuer.
+type key struct {
+	kid    string
+	pub    crypto.PublicKey
+	alg    string // the JWK's alg, "" if it names none
+	issuer string // Entra's per-key issuer (may hold "{tenantid}"), "" if none
+}
+
+// keyState is an immutable snapshot of an issuer's keys.
+type keyState struct {
+	keys      map[string]*key
+	fetchedAt time.Time // last successful fetch
+}
+
+// keySet fetches and caches one issuer's keys: discovery (unless a JWKS URL
+// is configured), then the JWKS. Refreshes are single-flight; refreshes caused
+// by unknown kids are rate-limited; after a failed refresh the last good keys
+// keep serving until MaxKeyAge, then the issuer is Unavailable (fail closed).
+type keySet struct {
+	iss    *issuer
+	client *http.Client
+	now    func() time.Time
+	log    *slog.Logger
+
+	state       atomic.Pointer[keyState]
+	lastAttempt atomic.Int64 // unix nanos of the last fetch attempt (success or not)
+	fetches     atomic.Int64 // number of fetch attempts, for metrics and tests
+	refreshing  atomic.Bool  // a background refresh is running
+	flight      singleflight.Group
+}
+
+// lookup returns the key for kid, refreshing as the rules allow.
+func (ks *keySet) lookup(ctx context.Context, kid string) (*key, error) {
+	now := ks.now()
+	st := ks.state.Load()
+	if st == nil || now.Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
+		// Never loaded, or too stale to trust: fetch now (rate-limited once
+		// we have tried; an outage must not become a fetch per request).
+		if st == nil || ks.mayRefresh(now) {
+			if err := ks.refresh(ctx); err != nil {
+				st = ks.state.Load()
+				if st == nil || ks.now().Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
+					return nil, fail(Unavailable, CheckKeys, "the issuer's signing keys are unavailable", err)
+				}
+			}
+		}
+		st = ks.state.Load()
+		if st == nil || ks.now().Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
+			return nil, fail(Unavailable, CheckKeys, "the issuer's signing keys are unavailable", nil)
+		}
+	} else if now.Sub(st.fetchedAt) > ks.iss.cfg.RefreshInterval {
+		ks.refreshInBackground()
+	}
+	if k := st.keys[kid]; k != nil {
+		return k, nil
+	}
+	// Unknown kid: maybe the issuer rotated. One rate-limited refresh, then
+	// fail closed.
+	if !ks.mayRefresh(now) {
+		return nil, invalid(CheckKid, "no key with this kid")
+	}
+	if err := ks.refresh(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		ks.log.Warn("authn: key refresh failed", "issuer", ks.iss.cfg.Name, "err", err)
+	}
+	if st = ks.state.Load(); st != nil {
+		if k := st.keys[kid]; k != nil {
+			return k, nil
+		}
+	}
+	return nil, invalid(CheckKid, "no key with this kid")
+}
+
+// current returns the present snapshot if it may still be used at now.
+func (ks *keySet) current(now time.Time) *keyState {
+	st := ks.state.Load()
+	if st == nil || now.Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
+		return nil
+	}
+	return st
+}
+
+func (ks *keySet) mayRefresh(now time.Time) bool {
+	last := ks.lastAttempt.Load()
+	return last == 0 || now.Sub(time.Unix(0, last)) >= ks.iss.cfg.MinRefreshInterval
+}
+
+func (ks *keySet) refreshInBackground() {
+	if !ks.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer ks.refreshing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := ks.refresh(ctx); err != nil {
+			ks.log.Warn("authn: scheduled key refresh failed; serving cached keys", "issuer", ks.iss.cfg.Name, "err", err)
+		}
+	}()
+}
+
+// refresh fetches the keys once however many callers ask at the same time;
+// each caller still honours its own context.
+func (ks *keySet) refresh(ctx context.Context) error {
+	ch := ks.flight.DoChan("refresh", func() (any, error) {
+		ks.lastAttempt.Store(ks.now().UnixNano())
+		ks.fetches.Add(1)
+		// Detached from the first caller's context so that its cancellation
+		// does not fail the fetch for everyone waiting on it.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		keys, err := ks.fetch(fctx)
+		if err != nil {
+			return nil, err
+		}
+		ks.install(keys)
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// install swaps in a new snapshot, keeping the *key of unchanged keys so that
+// cached verifications made with them stay valid.
+func (ks *keySet) install(keys map[string]*key) {
+	if old := ks.state.Load(); old != nil {
+		for kid, k := range keys {
+			if o := old.keys[kid]; o != nil && sameKey(o, k) {
+				keys[kid] = o
+			}
+		}
+	}
+	ks.state.Store(&keyState{keys: keys, fetchedAt: ks.now()})
+}
+
+func sameKey(a, b *key) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	e, ok := a.pub.(equaler)
+	return ok && e.Equal(b.pub) && a.alg == b.alg && a.issuer == b.issuer
+}
+
+func (ks *keySet) fetch(ctx context.Context) (map[string]*key, error) {
+	jwksURL := ks.iss.cfg.JWKSURL
+	if jwksURL == "" {
+		var doc struct {
+			Issuer  string `json:"issuer"`
+			JWKSURI string `json:"jwks_uri"`
+		}
+		if err := ks.getJSON(ctx, ks.iss.discoveryURL(), &doc); err != nil {
+			return nil, fmt.Errorf("discovery: %w", err)
+		}
+		// OIDC Discovery §4.3: the document must name the issuer we expect
+		// (for Entra multi-tenant documents, the same template).
+		if doc.Issuer != ks.iss.cfg.Issuer {
+			return nil, fmt.Errorf("discovery: document names issuer %q, want %q", doc.Issuer, ks.iss.cfg.Issuer)
+		}
+		if err := checkFetchURL(doc.JWKSURI); err != nil {
+			return nil, fmt.Errorf("discovery: jwks_uri: %w", err)
+		}
+		jwksURL = doc.JWKSURI
+	}
+	var set struct {
+		Keys []jsontext.Value `json:"keys"`
+	}
+	if err := ks.getJSON(ctx, jwksURL, &set); err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	if set.Keys == nil {
+		return nil, errors.New("jwks: no keys member")
+	}
+	keys := make(map[string]*key, len(set.Keys))
+	skipped := 0
+	for _, raw := range set.Keys {
+		k, err := parseJWK(raw)
+		if err != nil {
+			skipped++
+			continue
+		}
+		if _, dup := keys[k.kid]; dup {
+			// Two keys under one kid: neither can be chosen safely.
+			return nil, fmt.Errorf("jwks: duplicate kid %q", k.kid)
+		}
+		keys[k.kid] = k
+	}
+	if skipped > 0 {
+		ks.log.Info("authn: skipped unusable keys in JWKS", "issuer", ks.iss.cfg.Name, "skipped", skipped)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("jwks: no usable signing keys")
+	}
+	return keys, nil
+}
+
+func (ks *keySet) getJSON(ctx context.Context, u string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := ks.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d", redactURL(u), resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(body) > maxDocumentBytes {
+		return fmt.Errorf("GET %s: document larger than %d bytes", redactURL(u), maxDocumentBytes)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("GET %s: %w", redactURL(u), err)
+	}
+	return nil
+}
+
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	p.RawQuery, p.User = "", nil
+	return p.String()
+}
+
+// checkFetchURL allows https, and plain http only to loopback hosts (a local
+// development IdP without TLS).
+func checkFetchURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", u)
+	}
+	switch {
+	case p.Scheme == "https":
+		return nil
+	case p.Scheme == "http" && isLoopback(p.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q: keys are fetched over https only", u)
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
+}
+
+// parseJWK parses one JWK of a JWKS and keeps it only if it is a public
+// signature key we can use: RSA of at least 2048 bits, EC on P-256/384/521,
+// or Ed25519; `use` sig if present; `key_ops` including verify if present.
+func parseJWK(raw []byte) (*key, error) {
+	var meta struct {
+		Kid    string   `json:"kid"`
+		Use    string   `json:"use"`
+		KeyOps []string `json:"key_ops"`
+		Issuer string   `json:"issuer"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return nil, err
+	}
+	if meta.Kid == "" {
+		return nil, errors.New("key has no kid")
+	}
+	if meta.Use != "" && meta.Use != "sig" {
+		return nil, errors.New("key is not for signatures")
+	}
+	if meta.KeyOps != nil && !slices.Contains(meta.KeyOps, "verify") {
+		return nil, errors.New("key_ops lacks verify")
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	if !jwk.IsPublic() || !jwk.Valid() {
+		return nil, errors.New("not a valid public key")
+	}
+	switch pub := jwk.Key.(type) {
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < 2048 {
+			return nil, errors.New("RSA key shorter than 2048 bits")
+		}
+	case *ecdsa.PublicKey:
+		switch pub.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+		default:
+			return nil, errors.New("unsupported curve")
+		}
+	case ed25519.PublicKey:
+	default:
+		return nil, errors.New("unsupported key type")
+	}
+	return &key{kid: meta.Kid, pub: jwk.Key, alg: jwk.Algorithm, issuer: meta.Issuer}, nil
+}
