@@ -47,6 +47,9 @@ type IssuerConfig struct {
 	DiscoveryURL string
 	// JWKSURL, when set, skips discovery.
 	JWKSURL string
+	// HTTPClient fetches this issuer's documents; nil means Config.HTTPClient
+	// (for an issuer behind a private CA, such as the development IdP).
+	HTTPClient *http.Client
 	// Tenants is the tenant allow-list for a templated Entra issuer; "*"
 	// allows any tenant. For a fixed Entra issuer, `tid` must equal the
 	// tenant in Issuer and Tenants may be empty.

@@ -80,6 +80,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 			continue
 		}
 		is.keys = &keySet{iss: is, client: client, now: v.now, log: logger}
+		if ic.HTTPClient != nil {
+			is.keys.client = ic.HTTPClient
+		}
 		if is.prefix != "" || is.suffix != "" {
 			v.templated = append(v.templated, is)
 		} else if _, dup := v.exact[is.cfg.Issuer]; dup {

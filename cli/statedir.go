@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// defaultStateDir is where `gatehouse dev` keeps keys and data when neither
+// --state-dir nor dev.state_dir says otherwise: $XDG_STATE_HOME/gatehouse,
+// else ~/.local/state/gatehouse.
+func defaultStateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "gatehouse"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no state directory: %w (use --state-dir)", err)
+	}
+	return filepath.Join(home, ".local", "state", "gatehouse"), nil
+}
+
+// resolveStateDir picks the flag, then the configuration, then the default.
+func resolveStateDir(flag, configured string) (string, error) {
+	d := flag
+	if d == "" {
+		d = configured
+	}
+	if d == "" {
+		var err error
+		if d, err = defaultStateDir(); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Abs(d)
+}
+
+// endpoints is what a running `gatehouse dev` has started, written to the
+// state directory (for `gatehouse token` and `verify`) and to --ready-file.
+type endpoints struct {
+	// Issuer is the v2.0 issuer of the first development tenant.
+	Issuer string `json:"issuer"`
+	// IDP is the base URL of the development identity provider.
+	IDP string `json:"idp"`
+	// Tenant is the first development tenant's id.
+	Tenant string `json:"tenant"`
+	// CAFile is the PEM file of the local CA, when the IdP serves https.
+	CAFile string `json:"ca_file,omitempty"`
+}
+
+const endpointsFile = "endpoints.json"
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// readEndpoints reads what a running `gatehouse dev` wrote to stateDir.
+func readEndpoints(stateDir string) (*endpoints, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, endpointsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no running 'gatehouse dev' found in state directory %s (start it, or pass --state-dir or --issuer)", stateDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ep endpoints
+	if err := json.Unmarshal(b, &ep); err != nil {
+		return nil, fmt.Errorf("%s: %w", endpointsFile, err)
+	}
+	return &ep, nil
+}

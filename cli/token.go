@@ -1,0 +1,280 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"gatehouse/config"
+)
+
+type tokenOptions struct {
+	user, password, app  string
+	client, secret       string
+	scopes               []string
+	tenant, issuer       string
+	stateDir, configPath string
+	caFile               string
+	jsonOut              bool
+}
+
+func newTokenCmd(e *env) *cobra.Command {
+	var o tokenOptions
+	cmd := &cobra.Command{
+		Use:   "token (--user NAME | --client APP)",
+		Short: "Get a real token from the running development IdP through its token endpoint",
+		Long: `token asks the development IdP's token endpoint for an access token, the way
+any OAuth client would: the password grant for a development user (--user),
+client credentials for an app (--client). Passwords and secrets come from the
+configuration's development directory unless given. Prints the access token.`,
+		Example: `  gatehouse token --user alice
+  gatehouse token --user bob --scope api://gatehouse-api/access_as_user
+  gatehouse token --client report-agent | gatehouse verify -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runToken(cmd.Context(), e, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.user, "user", "", "development user: UPN or the part before '@'")
+	f.StringVar(&o.password, "password", "", "the user's password (default: from the configuration)")
+	f.StringVar(&o.app, "app", "", "client app for --user: name or client id (default: the first public client)")
+	f.StringVar(&o.client, "client", "", "app for client credentials: name or client id")
+	f.StringVar(&o.secret, "secret", "", "client secret for --client (default: from the configuration)")
+	f.StringSliceVar(&o.scopes, "scope", nil, "scopes to request (default: what the app was granted on its first API)")
+	f.StringVar(&o.tenant, "tenant", "", "tenant id or domain (default: the first development tenant)")
+	f.StringVar(&o.issuer, "issuer", "", "v2.0 issuer URL of the IdP (default: found through the state directory)")
+	f.StringVar(&o.stateDir, "state-dir", "", "state directory of 'gatehouse dev'")
+	f.StringVar(&o.configPath, "config", "", "configuration file (default: the embedded development configuration)")
+	f.StringVar(&o.caFile, "ca-file", "", "PEM CA to trust for the IdP (default: the local CA in the state directory)")
+	f.BoolVar(&o.jsonOut, "json", false, "print the whole token response as JSON")
+	cmd.MarkFlagsMutuallyExclusive("user", "client")
+	cmd.MarkFlagsOneRequired("user", "client")
+	return cmd
+}
+
+func runToken(ctx context.Context, e *env, o tokenOptions) error {
+	f, err := loadConfig(o.configPath)
+	if err != nil {
+		return err
+	}
+	stateDir, err := resolveStateDir(o.stateDir, f.Dev.StateDir)
+	if err != nil {
+		return err
+	}
+	issuer, caFile := o.issuer, o.caFile
+	tenantRef := o.tenant
+	if issuer == "" {
+		ep, err := readEndpoints(stateDir)
+		if err != nil {
+			return err
+		}
+		if tenantRef == "" {
+			tenantRef = ep.Tenant
+		}
+		issuer = ep.IDP + "/" + tenantRef + "/v2.0"
+		if caFile == "" {
+			caFile = ep.CAFile
+		}
+	}
+	t, err := findTenant(f, tenantRef, issuer)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{}
+	if caFile != "" {
+		pool, err := loadCAPool(caFile, false)
+		if err != nil {
+			return err
+		}
+		client = clientWithPool(pool)
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, client)
+	tokenURL, err := discoverTokenEndpoint(ctx, client, issuer)
+	if err != nil {
+		return err
+	}
+
+	var tok *oauth2.Token
+	if o.user != "" {
+		u, err := findUser(t, o.user)
+		if err != nil {
+			return err
+		}
+		a, err := findApp(t, o.app, func(a config.App) bool { return a.PublicClient })
+		if err != nil {
+			return err
+		}
+		password := o.password
+		if password == "" {
+			password = string(u.Password)
+		}
+		scopes := o.scopes
+		if len(scopes) == 0 {
+			scopes = grantedScopes(t, a)
+		}
+		cfg := oauth2.Config{ClientID: a.ClientID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}, Scopes: scopes}
+		if len(a.Secrets) > 0 && !a.PublicClient {
+			cfg.ClientSecret = string(a.Secrets[0])
+		}
+		tok, err = cfg.PasswordCredentialsToken(ctx, u.UPN, password)
+		if err != nil {
+			return tokenError(err)
+		}
+	} else {
+		a, err := findApp(t, o.client, nil)
+		if err != nil {
+			return err
+		}
+		secret := o.secret
+		if secret == "" && len(a.Secrets) > 0 {
+			secret = string(a.Secrets[0])
+		}
+		if secret == "" {
+			return fmt.Errorf("app %s has no client secret: pass --secret", a.Name)
+		}
+		scopes := o.scopes
+		if len(scopes) == 0 {
+			scopes = defaultResourceScope(t, a)
+		}
+		cc := clientcredentials.Config{ClientID: a.ClientID, ClientSecret: secret, TokenURL: tokenURL, Scopes: scopes}
+		if tok, err = cc.Token(ctx); err != nil {
+			return tokenError(err)
+		}
+	}
+	if o.jsonOut {
+		out := map[string]any{"access_token": tok.AccessToken, "token_type": tok.TokenType, "expiry": tok.Expiry}
+		for _, k := range []string{"id_token", "scope", "refresh_token"} {
+			if v := tok.Extra(k); v != nil {
+				out[k] = v
+			}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	_, err = fmt.Fprintln(e.stdout, tok.AccessToken)
+	return err
+}
+
+// tokenError shows the IdP's error code and description, not the raw body.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.ErrorCode != "" {
+		desc, _, _ := strings.Cut(re.ErrorDescription, "\r\n")
+		return fmt.Errorf("token endpoint refused: %s: %s", re.ErrorCode, desc)
+	}
+	return err
+}
+
+func discoverTokenEndpoint(ctx context.Context, c *http.Client, issuer string) (string, error) {
+	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("discovery: %w (is 'gatehouse dev' running?)", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("discovery %s: status %d", u, resp.StatusCode)
+	}
+	var doc struct {
+		Issuer        string `json:"issuer"`
+		TokenEndpoint string `json:"token_endpoint"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return "", fmt.Errorf("discovery: %w", err)
+	}
+	if doc.TokenEndpoint == "" {
+		return "", errors.New("discovery: no token_endpoint")
+	}
+	return doc.TokenEndpoint, nil
+}
+
+func findTenant(f *config.File, ref, issuer string) (config.Tenant, error) {
+	for _, t := range f.Dev.IDP.Tenants {
+		if ref != "" && (strings.EqualFold(t.ID, ref) || strings.EqualFold(t.Domain, ref)) {
+			return t, nil
+		}
+		if ref == "" && strings.Contains(issuer, "/"+t.ID+"/") {
+			return t, nil
+		}
+	}
+	return config.Tenant{}, fmt.Errorf("tenant %q is not in the development directory", ref)
+}
+
+func findUser(t config.Tenant, ref string) (config.User, error) {
+	for _, u := range t.Users {
+		name, _, _ := strings.Cut(u.UPN, "@")
+		if strings.EqualFold(u.UPN, ref) || strings.EqualFold(name, ref) || u.ID == ref {
+			return u, nil
+		}
+	}
+	return config.User{}, fmt.Errorf("no development user %q in tenant %s", ref, t.ID)
+}
+
+// findApp finds an app by name or client id; with an empty ref, the first
+// app for which pick is true.
+func findApp(t config.Tenant, ref string, pick func(config.App) bool) (config.App, error) {
+	for _, a := range t.Apps {
+		if ref == "" && pick != nil && pick(a) || ref != "" && (a.Name == ref || strings.EqualFold(a.ClientID, ref)) {
+			return a, nil
+		}
+	}
+	if ref == "" {
+		return config.App{}, errors.New("no suitable app in the development directory: pass --app")
+	}
+	return config.App{}, fmt.Errorf("no app %q in tenant %s", ref, t.ID)
+}
+
+// grantedScopes is every delegated scope a has been granted on its first API
+// with scopes, as "{App ID URI}/{scope}".
+func grantedScopes(t config.Tenant, a config.App) []string {
+	for _, p := range a.Permissions {
+		if len(p.Scopes) == 0 {
+			continue
+		}
+		res := resourceURI(t, p.Resource)
+		var out []string
+		for _, s := range p.Scopes {
+			out = append(out, res+"/"+s)
+		}
+		return out
+	}
+	return nil
+}
+
+// defaultResourceScope is "{App ID URI}/.default" of a's first API with
+// application permissions (or with anything at all).
+func defaultResourceScope(t config.Tenant, a config.App) []string {
+	for _, p := range a.Permissions {
+		if len(p.Roles) > 0 {
+			return []string{resourceURI(t, p.Resource) + "/.default"}
+		}
+	}
+	if len(a.Permissions) > 0 {
+		return []string{resourceURI(t, a.Permissions[0].Resource) + "/.default"}
+	}
+	return nil
+}
+
+func resourceURI(t config.Tenant, ref string) string {
+	for _, a := range t.Apps {
+		if a.Name == ref || strings.EqualFold(a.ClientID, ref) {
+			if a.AppIDURI != "" {
+				return a.AppIDURI
+			}
+			return "api://" + a.ClientID
+		}
+	}
+	return ref
+}
