@@ -1,0 +1,125 @@
+package layering
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// forbidden maps a package (and its sub-packages) to the gatehouse packages
+// it must never depend on, even indirectly, with the reason.
+var forbidden = map[string]map[string]string{
+	"gatehouse/authn": {
+		"gatehouse/": "authn is the first step: it depends on no other gatehouse package",
+	},
+	"gatehouse/authz": {
+		"gatehouse/creds": "a decision never depends on how credentials are obtained", "gatehouse/invoke": "later step",
+		"gatehouse/audit": "audit records decisions; it is not an input", "gatehouse/gateway": "entry point", "gatehouse/devkit": "development doubles",
+		"gatehouse/config": "the runtime Config comes as a value",
+	},
+	"gatehouse/creds": {
+		"gatehouse/authz": "the role arrives as a value", "gatehouse/invoke": "later step", "gatehouse/audit": "later step",
+		"gatehouse/gateway": "entry point", "gatehouse/devkit": "development doubles", "gatehouse/config": "the runtime Config comes as a value",
+	},
+	"gatehouse/invoke": {
+		"gatehouse/creds": "credentials arrive as a value", "gatehouse/gateway": "entry point", "gatehouse/devkit": "development doubles",
+	},
+	"gatehouse/audit": {
+		"gatehouse/authn": "an Event is plain data", "gatehouse/authz": "an Event is plain data", "gatehouse/creds": "an Event is plain data",
+		"gatehouse/invoke": "an Event is plain data", "gatehouse/gateway": "entry point",
+	},
+	"gatehouse/config": {
+		"gatehouse/cli": "config is data, wired by cli", "gatehouse/gateway": "entry point", "gatehouse/lambdaauth": "entry point",
+		"gatehouse/devkit": "the file format never depends on the development doubles",
+	},
+	"gatehouse/gateway": {
+		"gatehouse/config": "the gateway takes built parts, not the file format", "gatehouse/cli": "wiring", "gatehouse/devkit": "development doubles",
+	},
+	"gatehouse/lambdaauth": {
+		"gatehouse/config": "takes built parts", "gatehouse/cli": "wiring", "gatehouse/devkit": "development doubles",
+	},
+	"gatehouse/devkit": {
+		"gatehouse/cli": "devkit is used as a user would use it", "gatehouse/gateway": "entry point", "gatehouse/lambdaauth": "entry point",
+		"gatehouse/config": "devkit takes its own Config",
+	},
+}
+
+// mustExist lists packages that are built; the test fails if one goes away
+// without this list being updated.
+var mustExist = []string{"gatehouse/authn", "gatehouse/config", "gatehouse/cli", "gatehouse/devkit/idp", "gatehouse/devkit/devca", "gatehouse/cmd/gatehouse"}
+
+type pkg struct {
+	ImportPath string
+	Doc        string
+	Name       string
+	Deps       []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "gatehouse/...")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(out)
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	return pkgs
+}
+
+func under(path, prefix string) bool {
+	if strings.HasSuffix(prefix, "/") {
+		return strings.HasPrefix(path, prefix)
+	}
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+func TestLayering(t *testing.T) {
+	pkgs := listPackages(t)
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		seen[p.ImportPath] = true
+		for owner, rules := range forbidden {
+			if !under(p.ImportPath, owner) {
+				continue
+			}
+			for _, dep := range p.Deps {
+				for bad, why := range rules {
+					if under(dep, bad) && !under(dep, owner) {
+						t.Errorf("%s depends on %s: %s", p.ImportPath, dep, why)
+					}
+				}
+			}
+		}
+	}
+	for _, p := range mustExist {
+		if !seen[p] {
+			t.Errorf("package %s no longer exists: update the layering rules", p)
+		}
+	}
+}
+
+func TestEveryPackageHasADocComment(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("package %s has no package doc comment (doc.go): say what goes in, what comes out, what is left to others", p.ImportPath)
+		}
+	}
+}
