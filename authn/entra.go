@@ -182,7 +182,7 @@ func readActors(c map[string]any, p *Principal) error {
 	act, present := c["act"]
 	if !present {
 		if p.Kind == KindUser && p.App != "" {
-			p.Actors = []Actor{{Subject: p.App, App: p.App}}
+			p.Actors = []Actor{{Subject: p.App, App: p.App, Via: ActorViaClient}}
 		}
 		return nil
 	}
@@ -194,7 +194,7 @@ func readActors(c map[string]any, p *Principal) error {
 		if depth == maxActorDepth {
 			return invalid(CheckActor, "act chain too deep")
 		}
-		var a Actor
+		a := Actor{Via: ActorViaAct}
 		var err error
 		if a.Subject, err = claimString(m, "sub"); err != nil || a.Subject == "" {
 			return invalid(CheckActor, "act has no sub")

@@ -19,7 +19,17 @@ type Actor struct {
 	Subject string `json:"sub"`
 	Issuer  string `json:"iss,omitempty"`
 	App     string `json:"app,omitempty"` // client id, when the actor is known as an app
+	// Via says where the actor was read: ActorViaAct (an RFC 8693 `act`
+	// claim) or ActorViaClient (the client of a delegated token, which is
+	// how Entra on-behalf-of tokens name the middle tier).
+	Via string `json:"via"`
 }
+
+// Values of Actor.Via.
+const (
+	ActorViaAct    = "act"
+	ActorViaClient = "client"
+)
 
 // Principal is the verified identity behind a token, normalised across Entra
 // v1.0, v2.0 and generic OpenID Connect tokens. Identity is (Issuer, Tenant,

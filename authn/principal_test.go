@@ -48,7 +48,7 @@ func TestEntraPrincipalShapes(t *testing.T) {
 		{"RFC 8693 act chain", func(c map[string]any) {
 			c["act"] = map[string]any{"sub": "agent:report-writer", "client_id": "agent-app", "act": map[string]any{"sub": "svc:orchestrator"}}
 		}, func(p *Principal) *Principal {
-			p.Actors = []Actor{{Subject: "agent:report-writer", App: "agent-app"}, {Subject: "svc:orchestrator"}}
+			p.Actors = []Actor{{Subject: "agent:report-writer", App: "agent-app", Via: ActorViaAct}, {Subject: "svc:orchestrator", Via: ActorViaAct}}
 			return p
 		}},
 		{"v1 token", func(c map[string]any) {
@@ -63,7 +63,7 @@ func TestEntraPrincipalShapes(t *testing.T) {
 		return &Principal{
 			IssuerName: "test", Issuer: ks.issuer(), Subject: testUserOID, Tenant: testTenant, Kind: KindUser, App: testClient,
 			Roles: []string{"Functions.Reader"}, Scopes: []string{"access_as_user", "Functions.Invoke"},
-			Actors: []Actor{{Subject: testClient, App: testClient}}, TokenID: "fqiBqXLPj0eQa82S-IYFAA", TokenVersion: "2.0",
+			Actors: []Actor{{Subject: testClient, App: testClient, Via: ActorViaClient}}, TokenID: "fqiBqXLPj0eQa82S-IYFAA", TokenVersion: "2.0",
 			IssuedAt: time.Unix(now.Unix(), 0), NotBefore: time.Unix(now.Unix(), 0), Expiry: time.Unix(now.Add(time.Hour).Unix(), 0),
 		}
 	}
