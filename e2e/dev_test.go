@@ -175,6 +175,12 @@ func TestDevTokenVerify(t *testing.T) {
 		t.Errorf("tampered token: exit %d, stderr %q; want exit 1 naming the signature check", code, errOut)
 	}
 
+	for _, bad := range []string{"not-a-token", "a.b.c", tok + "x", strings.Repeat("A", 20000)} {
+		if _, errOut, code := verify(t, state, bad); code != 1 || !strings.Contains(errOut, "check failed") {
+			t.Errorf("verify(garbage %.20q): exit %d, stderr %q; want exit 1 naming a check", bad, code, errOut)
+		}
+	}
+
 	app := token(t, state, "--client", "report-agent")
 	p, errOut, code = verify(t, state, app)
 	if code != 0 || p.Kind != "app" || len(p.Roles) == 0 {
