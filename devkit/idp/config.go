@@ -60,10 +60,14 @@ type App struct {
 	ClientID string // application (client) id GUID: `aud` of v2 tokens, `azp`/`appid` of callers
 	ObjectID string // service principal object id: `oid` of app-only tokens
 	AppIDURI string // e.g. api://gatehouse-dev; "" means "api://" + ClientID
-	// Secrets are client secrets; an app with none and no certificates is a public client.
+	// Secrets are client secrets; an app with none and no certificates is a
+	// public client, which must not send a credential (AADSTS700025).
 	Secrets []string
 	// Certificates are PEM certificates accepted for client assertions (private_key_jwt).
 	Certificates []string
+	// PublicClient lets an app that has credentials also use the user flows
+	// (password, authorization code, refresh) without presenting one, as
+	// Entra's "allow public client flows". Public flows need PKCE at authorize.
 	PublicClient bool
 	RedirectURIs []string
 	// Scopes are the delegated permissions this API exposes (bare names, e.g. access_as_user).
@@ -84,7 +88,7 @@ type App struct {
 // AppRole is an app role defined by an API.
 type AppRole struct {
 	Value string
-	// MemberTypes: "User", "Application" or both.
+	// MemberTypes: "User", "Application" or both; none means both.
 	MemberTypes []string
 }
 
