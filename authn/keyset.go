@@ -66,7 +66,7 @@ func (ks *keySet) lookup(ctx context.Context, kid string) (*key, error) {
 		// Never loaded, or too stale to trust: fetch now (rate-limited once
 		// we have tried; an outage must not become a fetch per request).
 		if st == nil || ks.mayRefresh(now) {
-			if err := ks.refresh(ctx); err != nil {
+			if err := ks.refresh(ctx, st); err != nil {
 				st = ks.state.Load()
 				if st == nil || ks.now().Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
 					return nil, fail(Unavailable, CheckKeys, "the issuer's signing keys are unavailable", err)
@@ -88,7 +88,7 @@ func (ks *keySet) lookup(ctx context.Context, kid string) (*key, error) {
 	if !ks.mayRefresh(now) {
 		return nil, invalid(CheckKid, "no key with this kid")
 	}
-	if err := ks.refresh(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := ks.refresh(ctx, st); err != nil && !errors.Is(err, context.Canceled) {
 		ks.log.Warn("authn: key refresh failed", "issuer", ks.iss.cfg.Name, "err", err)
 	}
 	if st = ks.state.Load(); st != nil {
@@ -121,16 +121,21 @@ func (ks *keySet) refreshInBackground() {
 		defer ks.refreshing.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := ks.refresh(ctx); err != nil {
+		if err := ks.refresh(ctx, ks.state.Load()); err != nil {
 			ks.log.Warn("authn: scheduled key refresh failed; serving cached keys", "issuer", ks.iss.cfg.Name, "err", err)
 		}
 	}()
 }
 
 // refresh fetches the keys once however many callers ask at the same time;
-// each caller still honours its own context.
-func (ks *keySet) refresh(ctx context.Context) error {
+// each caller still honours its own context. seen is the snapshot the
+// caller decided on: if a newer one was installed meanwhile, there is
+// nothing to fetch.
+func (ks *keySet) refresh(ctx context.Context, seen *keyState) error {
 	ch := ks.flight.DoChan("refresh", func() (any, error) {
+		if cur := ks.state.Load(); cur != nil && cur != seen {
+			return nil, nil
+		}
 		ks.lastAttempt.Store(ks.now().UnixNano())
 		ks.fetches.Add(1)
 		// Detached from the first caller's context so that its cancellation

@@ -222,7 +222,7 @@ func (is *issuer) discoveryURL() string {
 func (v *Verifier) Refresh(ctx context.Context) error {
 	var errs []error
 	for _, is := range v.all {
-		if err := is.keys.refresh(ctx); err != nil {
+		if err := is.keys.refresh(ctx, is.keys.state.Load()); err != nil {
 			errs = append(errs, fmt.Errorf("authn: issuer %s: %w", is.cfg.Name, err))
 		}
 	}
