@@ -77,6 +77,13 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	if len(f.Dev.IDP.Tenants) == 0 {
 		return errors.New("dev.idp has no tenants: nothing to serve")
 	}
+	// The policy must compile before anything starts; later changes to the
+	// file (or SIGHUP) reload it without a restart.
+	policy, err := buildPolicy(f, o.configPath)
+	if err != nil {
+		printProblems(e.stderr, err)
+		return exitError{code: 1}
+	}
 	stateDir, err := resolveStateDir(o.stateDir, f.Dev.StateDir)
 	if err != nil {
 		return err
@@ -166,6 +173,8 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		}
 	}
 	printBanner(e.stdout, f, ep, stateDir)
+	watcher := &policyWatcher{path: o.configPath, eng: policy, log: e.log, interval: time.Second}
+	go watcher.run(ctx, f)
 
 	select {
 	case <-ctx.Done():

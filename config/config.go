@@ -15,6 +15,8 @@ import (
 type File struct {
 	// AuthN says which token issuers are trusted.
 	AuthN AuthN `yaml:"authn"`
+	// AuthZ says what callers may do: roles, rules, agents and Cedar files.
+	AuthZ AuthZ `yaml:"authz,omitempty"`
 	// Dev configures `gatehouse dev`; `gatehouse serve` ignores it.
 	Dev Dev `yaml:"dev,omitempty"`
 }

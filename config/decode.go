@@ -227,6 +227,10 @@ func (d *decoder) structure(field string, n ast.Node, v reflect.Value) {
 	ok := d.keys(field, n, func(key, path string, kv *ast.MappingValueNode) {
 		i, known := fields[key]
 		if !known {
+			if msg := mutableClaimMsg(path, key); msg != "" {
+				d.add(kv.Key.GetToken(), path, "%s", msg)
+				return
+			}
 			d.add(kv.Key.GetToken(), path, "unknown field %s%s", short(key), suggest(key, fields))
 			return
 		}

@@ -41,4 +41,5 @@ func ExampleDefault() {
 	// alice@contoso.example [engineering admins]
 	// bob@contoso.example [finance]
 	// carol@contoso.example [engineering finance support oncall]
+	// dave@contoso.example [support]
 }

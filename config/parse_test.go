@@ -136,8 +136,8 @@ func TestParseProblems(t *testing.T) {
 		},
 		{
 			name: "unknown section",
-			yaml: minimal + "authz: {}\n",
-			want: []string{`7:1: authz: unknown field "authz"`},
+			yaml: minimal + "audit: {}\n",
+			want: []string{`7:1: audit: unknown field "audit"`},
 		},
 		{
 			name: "unknown key inside entra section",

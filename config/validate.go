@@ -49,6 +49,7 @@ func (v *validator) add(field, format string, args ...any) {
 func (f *File) Validate() error {
 	var v validator
 	v.authn(f)
+	v.authz(f)
 	v.dev(&f.Dev)
 	return joinProblems(v.problems)
 }

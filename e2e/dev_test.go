@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,17 +53,46 @@ type devProcess struct {
 	cmd      *exec.Cmd
 	stateDir string
 	ready    readyFile
-	stdout   *bytes.Buffer
+	stdout   *lockedBuffer
+	stderr   *lockedBuffer
 	done     chan error
+}
+
+// lockedBuffer is a bytes.Buffer the process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startDev(t *testing.T, stateDir, listen string) *devProcess {
 	t.Helper()
+	return startDevArgs(t, stateDir, "--listen", listen)
+}
+
+func startDevConfig(t *testing.T, stateDir, configPath string) *devProcess {
+	t.Helper()
+	return startDevArgs(t, stateDir, "--listen", "127.0.0.1:0", "--config", configPath)
+}
+
+func startDevArgs(t *testing.T, stateDir string, args ...string) *devProcess {
+	t.Helper()
 	readyPath := filepath.Join(t.TempDir(), "ready.json")
-	d := &devProcess{stateDir: stateDir, stdout: &bytes.Buffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(gatehouseBin, "dev", "--state-dir", stateDir, "--listen", listen, "--ready-file", readyPath)
+	d := &devProcess{stateDir: stateDir, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(gatehouseBin, append([]string{"dev", "--state-dir", stateDir, "--ready-file", readyPath}, args...)...)
 	d.cmd.Stdout = d.stdout
-	d.cmd.Stderr = os.Stderr
+	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +105,7 @@ func startDev(t *testing.T, stateDir, listen string) *devProcess {
 		}
 		select {
 		case err := <-d.done:
-			t.Fatalf("gatehouse dev exited before ready: %v", err)
+			t.Fatalf("gatehouse dev exited before ready: %v\n%s", err, d.stderr)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -270,6 +300,7 @@ func TestDevWithMSAL(t *testing.T) {
 // development configuration.
 func devApp(t *testing.T, yaml, name string) (secret, clientID string) {
 	t.Helper()
+	yaml = yaml[strings.Index(yaml, "\ndev:"):]
 	i := strings.Index(yaml, "name: "+name)
 	if i < 0 {
 		t.Fatalf("no app %s in the development configuration", name)

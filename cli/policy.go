@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"gatehouse/authn"
+	"gatehouse/authz"
+	"gatehouse/config"
+)
+
+func newPolicyCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Check, show, explain and test the authorization policy",
+	}
+	cmd.AddCommand(newPolicyCheckCmd(e), newPolicyShowCmd(e), newPolicySchemaCmd(e), newPolicyExplainCmd(e), newPolicyTestCmd(e))
+	return cmd
+}
+
+// buildPolicy compiles the authz section and its Cedar files, which are
+// read relative to the configuration file (or the working directory for the
+// embedded configuration).
+func buildPolicy(f *config.File, configPath string) (*authz.Engine, error) {
+	files, err := readPolicyFiles(f, configPath)
+	if err != nil {
+		return nil, err
+	}
+	return authz.New(f.AuthZ.Runtime(files))
+}
+
+func readPolicyFiles(f *config.File, configPath string) ([]authz.PolicyFile, error) {
+	base := "."
+	if configPath != "" {
+		base = filepath.Dir(configPath)
+	}
+	var files []authz.PolicyFile
+	var errs []error
+	for _, p := range f.AuthZ.PolicyFiles {
+		path := p
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(base, p)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("authz.policy_files: %w", err))
+			continue
+		}
+		files = append(files, authz.PolicyFile{Name: path, Text: b})
+	}
+	return files, errors.Join(errs...)
+}
+
+// printProblems lists every problem of err, one per line.
+func printProblems(w io.Writer, err error) {
+	if ps := config.Problems(err); len(ps) > 0 {
+		for _, p := range ps {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	if ps := authz.Problems(err); len(ps) > 0 {
+		for _, p := range ps {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}
+
+func newPolicyCheckCmd(e *env) *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "check [--config F]",
+		Short: "Validate the rules and Cedar files against the schema; list every problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := loadConfig(configPath)
+			if err != nil {
+				printProblems(e.stderr, err)
+				return exitError{code: 1}
+			}
+			eng, err := buildPolicy(f, configPath)
+			if err != nil {
+				printProblems(e.stderr, err)
+				return exitError{code: 1}
+			}
+			for _, w := range eng.Warnings() {
+				fmt.Fprintln(e.stderr, "warning:", w)
+			}
+			fmt.Fprintf(e.stdout, "policy ok: %d roles, %d rules, %d agents, %d Cedar files\n",
+				len(f.AuthZ.Roles), len(f.AuthZ.Rules), len(f.AuthZ.Agents), len(f.AuthZ.PolicyFiles))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "configuration file (default: the embedded development configuration)")
+	return cmd
+}
+
+func newPolicyShowCmd(e *env) *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "show [--config F]",
+		Short: "Print the effective Cedar policy: the compiled rules and the raw Cedar files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			eng, err := buildPolicy(f, configPath)
+			if err != nil {
+				printProblems(e.stderr, err)
+				return exitError{code: 1}
+			}
+			_, err = io.WriteString(e.stdout, eng.Cedar())
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "configuration file (default: the embedded development configuration)")
+	return cmd
+}
+
+func newPolicySchemaCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the Cedar schema that policies are checked against",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := io.WriteString(e.stdout, authz.Schema())
+			return err
+		},
+	}
+}
+
+type explainOptions struct {
+	configPath, stateDir string
+	token, principalFile string
+	action, resource     string
+	role                 string
+	jsonOut              bool
+}
+
+func newPolicyExplainCmd(e *env) *cobra.Command {
+	var o explainOptions
+	cmd := &cobra.Command{
+		Use:   "explain (--token T | --principal FILE) --action A --resource R",
+		Short: "Show the decision for a principal and request: allow or deny, the role, the deciding policies and why",
+		Example: `  gatehouse policy explain --token "$(gatehouse token --user alice)" --action invoke --resource function:hello
+  gatehouse verify "$TOKEN" > alice.json
+  gatehouse policy explain --principal alice.json --action invoke --resource hello`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runExplain(cmd.Context(), e, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.configPath, "config", "", "configuration file (default: the embedded development configuration)")
+	f.StringVar(&o.stateDir, "state-dir", "", "state directory of 'gatehouse dev' (to verify tokens of the development IdP)")
+	f.StringVar(&o.token, "token", "", "an access token, verified first (\"-\" reads standard input)")
+	f.StringVar(&o.principalFile, "principal", "", "a principal as JSON, as 'gatehouse verify' prints it")
+	f.StringVar(&o.action, "action", authz.ActionInvoke, "the action: invoke, read or write")
+	f.StringVar(&o.resource, "resource", "", "function:NAME or route:ID (a bare NAME is a function)")
+	f.StringVar(&o.role, "role", "", "consider only this role, as a route that names its role does")
+	f.BoolVar(&o.jsonOut, "json", false, "print the decision as JSON")
+	cmd.MarkFlagsMutuallyExclusive("token", "principal")
+	cmd.MarkFlagsOneRequired("token", "principal")
+	cmd.MarkFlagRequired("resource")
+	return cmd
+}
+
+func runExplain(ctx context.Context, e *env, o explainOptions) error {
+	f, err := loadConfig(o.configPath)
+	if err != nil {
+		return err
+	}
+	eng, err := buildPolicy(f, o.configPath)
+	if err != nil {
+		printProblems(e.stderr, err)
+		return exitError{code: 1}
+	}
+	res, err := parseResource(o.resource)
+	if err != nil {
+		return err
+	}
+	var p *authn.Principal
+	if o.token != "" {
+		raw := o.token
+		if raw == "-" {
+			b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+			if err != nil {
+				return err
+			}
+			raw = string(b)
+		}
+		dev, err := devContextFor(f, o.stateDir)
+		if err != nil {
+			return err
+		}
+		v, err := buildVerifier(f, dev, e.log)
+		if err != nil {
+			return err
+		}
+		if p, err = v.Verify(ctx, strings.TrimSpace(raw)); err != nil {
+			ae := authn.AsError(err)
+			fmt.Fprintf(e.stderr, "token rejected: %s check failed: %s (%s)\n", ae.Check, ae.Reason, ae.Kind)
+			return exitError{code: 1}
+		}
+	} else {
+		if p, err = readPrincipalFile(o.principalFile); err != nil {
+			return err
+		}
+	}
+	d := eng.Decide(p, authz.Request{Action: o.action, Resource: res, Role: o.role})
+	if o.jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			authz.Decision
+			Subject string     `json:"subject"`
+			Kind    authn.Kind `json:"kind"`
+		}{d, p.Subject, p.Kind})
+	}
+	printDecision(e.stdout, p, d)
+	return nil
+}
+
+func printDecision(w io.Writer, p *authn.Principal, d authz.Decision) {
+	verdict := "deny"
+	if d.Allow {
+		verdict = "allow"
+	}
+	fmt.Fprintf(w, "decision   %s\n", verdict)
+	if d.Role != "" {
+		fmt.Fprintf(w, "role       %s\n", d.Role)
+	}
+	if len(d.Policies) > 0 {
+		fmt.Fprintf(w, "policies   %s\n", strings.Join(d.Policies, ", "))
+	}
+	fmt.Fprintf(w, "reason     %s\n", d.Reason)
+	if d.GroupOverage {
+		fmt.Fprintln(w, "note       the token's group membership is unknown (group overage)")
+	}
+	who := fmt.Sprintf("%s (%s", p.Subject, p.Kind)
+	if p.Tenant != "" {
+		who += ", tenant " + p.Tenant
+	}
+	if p.App != "" {
+		who += ", app " + p.App
+	}
+	if a := p.Agent(); a != "" && (len(p.Actors) > 0 && p.Actors[0].Via == authn.ActorViaAct) {
+		who += ", agent " + a
+	}
+	fmt.Fprintf(w, "principal  %s)\n", who)
+}
+
+func parseResource(s string) (authz.Resource, error) {
+	kind, name, ok := strings.Cut(s, ":")
+	if !ok {
+		kind, name = authz.ResourceFunction, s
+	}
+	switch kind {
+	case authz.ResourceFunction, authz.ResourceRoute:
+	default:
+		return authz.Resource{}, fmt.Errorf("resource %q: want function:NAME or route:ID", s)
+	}
+	if name == "" {
+		return authz.Resource{}, fmt.Errorf("resource %q has no name", s)
+	}
+	return authz.Resource{Kind: kind, Name: name}, nil
+}
+
+func readPrincipalFile(path string) (*authn.Principal, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var p authn.Principal
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%s: not a principal as 'gatehouse verify' prints it: %w", path, err)
+	}
+	if p.Subject == "" || (p.Kind != authn.KindUser && p.Kind != authn.KindApp) {
+		return nil, fmt.Errorf("%s: a principal needs subject and kind (user or app)", path)
+	}
+	return &p, nil
+}
