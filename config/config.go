@@ -17,6 +17,8 @@ type File struct {
 	AuthN AuthN `yaml:"authn"`
 	// AuthZ says what callers may do: roles, rules, agents and Cedar files.
 	AuthZ AuthZ `yaml:"authz,omitempty"`
+	// Creds says how roles become short-lived AWS credentials.
+	Creds Creds `yaml:"creds,omitempty"`
 	// Dev configures `gatehouse dev`; `gatehouse serve` ignores it.
 	Dev Dev `yaml:"dev,omitempty"`
 }
@@ -156,6 +158,11 @@ type Dev struct {
 	StateDir string `yaml:"state_dir,omitempty"`
 	// IDP is the development identity provider.
 	IDP IDP `yaml:"idp"`
+	// STS is the local STS.
+	STS DevSTS `yaml:"sts,omitempty"`
+	// Gateway is where the development gateway listens: it serves
+	// gatehouse's own issuer; "" means 127.0.0.1:9480.
+	Gateway string `yaml:"gateway,omitempty"`
 }
 
 // IDP configures the development Entra-compatible identity provider and its

@@ -18,6 +18,9 @@ const (
 	DefaultTokenLifetime      = time.Hour
 	DefaultAccessTokenVersion = 2
 	DefaultGroupOverageLimit  = 200 // Entra's limit for JWTs
+	DefaultSTSListen          = "127.0.0.1:9444"
+	DefaultGatewayListen      = "127.0.0.1:9480"
+	DefaultSessionDuration    = time.Hour
 )
 
 // ApplyDefaults replaces each zero value that stands for a default with that
@@ -54,6 +57,16 @@ func (f *File) ApplyDefaults() {
 			}
 		}
 	}
+
+	c := &f.Creds
+	setDefault(&c.Mode, ModeBroker)
+	setDefault(&c.Duration, DefaultSessionDuration)
+	setDefault(&c.CacheEntries, DefaultCacheEntries)
+	if len(c.SessionTags) == 0 {
+		c.SessionTags = []string{"tenant", "kind", "agent"}
+	}
+	setDefault(&f.Dev.STS.Listen, DefaultSTSListen)
+	setDefault(&f.Dev.Gateway, DefaultGatewayListen)
 
 	idp := &f.Dev.IDP
 	setDefault(&idp.Listen, DefaultListen)

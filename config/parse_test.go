@@ -52,7 +52,12 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 				MaxKeyAge:          24 * time.Hour,
 			}},
 		},
-		Dev: Dev{IDP: IDP{Listen: "127.0.0.1:9443", TLS: new(true), TokenLifetime: time.Hour}},
+		Creds: Creds{Mode: ModeBroker, Duration: time.Hour, SessionTags: []string{"tenant", "kind", "agent"}, CacheEntries: 10000},
+		Dev: Dev{
+			IDP:     IDP{Listen: "127.0.0.1:9443", TLS: new(true), TokenLifetime: time.Hour},
+			STS:     DevSTS{Listen: "127.0.0.1:9444"},
+			Gateway: "127.0.0.1:9480",
+		},
 	}
 	if diff := cmp.Diff(want, f); diff != "" {
 		t.Errorf("Parse(minimal) mismatch (-want +got):\n%s", diff)

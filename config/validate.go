@@ -50,7 +50,12 @@ func (f *File) Validate() error {
 	var v validator
 	v.authn(f)
 	v.authz(f)
+	v.creds(f)
 	v.dev(&f.Dev)
+	v.devSTS(&f.Dev.STS)
+	if msg := checkListen(f.Dev.Gateway); msg != "" {
+		v.add("dev.gateway", "%s", msg)
+	}
 	return joinProblems(v.problems)
 }
 
