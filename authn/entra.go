@@ -2,7 +2,6 @@ package authn
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -23,7 +22,7 @@ func (is *issuer) checkEntraIssuer(c map[string]any, k *key, iss string) error {
 	if resolveTenant(is.cfg.Issuer, tid) != iss {
 		return invalid(CheckIssuer, "issuer mismatch")
 	}
-	if u, err := url.Parse(iss); err != nil || !strings.EqualFold(firstSegment(u.Path), tid) {
+	if !strings.EqualFold(issuerTenant(iss), tid) {
 		return invalid(CheckTenant, "tid does not match the issuer's tenant")
 	}
 	if k.issuer != "" && resolveTenant(k.issuer, tid) != iss {
@@ -48,12 +47,19 @@ func resolveTenant(template, tid string) string {
 	return template[:i] + tid + template[i+len("{tenantid}"):]
 }
 
-func firstSegment(path string) string {
-	path = strings.TrimPrefix(path, "/")
-	if i := strings.IndexByte(path, '/'); i >= 0 {
-		return path[:i]
+// issuerTenant returns the first path segment of an issuer URL
+// ("https://host/{tid}/v2.0" -> "{tid}"), or "" if it has none.
+func issuerTenant(iss string) string {
+	_, rest, ok := strings.Cut(iss, "://")
+	if !ok {
+		return ""
 	}
-	return path
+	_, path, ok := strings.Cut(rest, "/")
+	if !ok {
+		return ""
+	}
+	seg, _, _ := strings.Cut(path, "/")
+	return seg
 }
 
 // isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form.

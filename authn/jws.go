@@ -159,9 +159,20 @@ func checkCase(name string) error {
 }
 
 func hasUpper(s string) bool {
-	for _, r := range s {
-		if unicode.IsUpper(r) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
 			return true
+		}
+		if c >= 0x80 {
+			// Non-ASCII: no standard name is a case variant of it, but
+			// let unicode decide rather than guess.
+			for _, r := range s[i:] {
+				if unicode.IsUpper(r) {
+					return true
+				}
+			}
+			return false
 		}
 	}
 	return false
