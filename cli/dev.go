@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,14 +18,17 @@ import (
 	"gatehouse/config"
 	"gatehouse/devkit/devca"
 	"gatehouse/devkit/idp"
+	devsts "gatehouse/devkit/sts"
 )
 
 type devOptions struct {
-	configPath  string
-	stateDir    string
-	readyFile   string
-	listen      string
-	printConfig bool
+	configPath    string
+	stateDir      string
+	readyFile     string
+	listen        string
+	stsListen     string
+	gatewayListen string
+	printConfig   bool
 }
 
 func newDevCmd(e *env) *cobra.Command {
@@ -46,6 +48,8 @@ across restarts. Stop it with Ctrl-C.`,
 	f.StringVar(&o.stateDir, "state-dir", "", "where keys and data live (default: $XDG_STATE_HOME/gatehouse or ~/.local/state/gatehouse)")
 	f.StringVar(&o.readyFile, "ready-file", "", "write a JSON object with the started URLs here once they answer")
 	f.StringVar(&o.listen, "listen", "", "override dev.idp.listen (host:port on loopback; port 0 picks a free port)")
+	f.StringVar(&o.stsListen, "sts-listen", "", "override dev.sts.listen")
+	f.StringVar(&o.gatewayListen, "gateway-listen", "", "override dev.gateway")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 	cmd.AddCommand(newRotateKeysCmd(e))
 	return cmd
@@ -65,6 +69,12 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 	if o.listen != "" {
 		f.Dev.IDP.Listen = o.listen
+	}
+	if o.stsListen != "" {
+		f.Dev.STS.Listen = o.stsListen
+	}
+	if o.gatewayListen != "" {
+		f.Dev.Gateway = o.gatewayListen
 	}
 	if o.printConfig {
 		b, err := f.Marshal()
@@ -91,65 +101,31 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return err
 	}
-
-	listen := f.Dev.IDP.Listen
-	if listen == "" {
-		listen = "127.0.0.1:9443"
-	}
-	if host, _, err := net.SplitHostPort(listen); err != nil || !isLoopbackHost(host) {
-		return fmt.Errorf("dev.idp.listen %q: want host:port on a loopback address", listen)
-	}
-	ln, err := net.Listen("tcp", listen)
+	ca, err := devca.LoadOrCreate(stateDir)
 	if err != nil {
-		return fmt.Errorf("development IdP: %w (is another 'gatehouse dev' running? use --listen)", err)
+		return fmt.Errorf("local CA: %w", err)
 	}
-	scheme := "http"
-	dev := &devContext{}
-	ep := endpoints{}
-	if f.Dev.IDP.TLSEnabled() {
-		ca, err := devca.LoadOrCreate(stateDir)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("local CA: %w", err)
-		}
-		host, _, _ := net.SplitHostPort(listen)
-		tlsCfg, err := ca.ServerTLSConfig(uniq("127.0.0.1", "localhost", "::1", host)...)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		ln = tls.NewListener(ln, tlsCfg)
-		scheme = "https"
-		dev.caPool = ca.CertPool()
-		ep.CAFile = filepath.Join(stateDir, "ca.pem")
-	}
-	dev.baseURL = scheme + "://" + ln.Addr().String()
+	st := &devStack{ctx: ctx, ca: ca, serveErr: make(chan error, 4)}
+	defer st.shutdown()
+	dev := &devContext{caPool: ca.CertPool()}
+	ep := endpoints{CAFile: filepath.Join(stateDir, devca.CertFile)}
 
+	// 1. The identity provider.
+	idpLn, idpURL, err := st.listen("development IdP", f.Dev.IDP.Listen, f.Dev.IDP.TLSEnabled())
+	if err != nil {
+		return err
+	}
+	dev.baseURL = idpURL
 	srv, err := idp.New(idpConfig(f.Dev.IDP, dev.baseURL, filepath.Join(stateDir, "idp"), e.log))
 	if err != nil {
-		ln.Close()
+		idpLn.Close()
 		return err
 	}
 	defer srv.Close()
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-	}()
-
+	st.serve(srv.Handler(), idpLn)
 	tenant := f.Dev.IDP.Tenants[0].ID
 	ep.IDP, ep.Tenant, ep.Issuer = dev.baseURL, tenant, srv.Issuer(tenant)
-	if err := waitAnswering(ctx, clientFor(dev), ep.Issuer+"/.well-known/openid-configuration", serveErr); err != nil {
+	if err := waitAnswering(ctx, clientFor(dev), ep.Issuer+"/.well-known/openid-configuration", st.serveErr); err != nil {
 		return err
 	}
 	// The configuration's own issuers must work against what we serve: check
@@ -160,6 +136,41 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 	if err := v.Refresh(ctx); err != nil {
 		return fmt.Errorf("the configured issuers cannot use the development IdP: %w", err)
+	}
+
+	// 2. The gateway's listener, serving gatehouse's own issuer for AWS.
+	gwLn, gwURL, err := st.listen("development gateway", f.Dev.Gateway, true)
+	if err != nil {
+		return err
+	}
+	issuer, err := buildIssuer(f, gwURL, stateDir, e.log)
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	st.serve(gatewayMux(issuer), gwLn)
+	ep.Gateway, ep.GatehouseIssuer = gwURL, issuer.URL()
+
+	// 3. The local STS, trusting gatehouse's issuer and the IdP.
+	stsCfg, notes, err := devSTSConfig(f, issuer.URL(), srv, clientFor(dev), e.log)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(e.stderr, "gatehouse dev:", n)
+	}
+	stsSrv, err := devsts.New(stsCfg)
+	if err != nil {
+		return fmt.Errorf("local STS: %w", err)
+	}
+	stsLn, stsURL, err := st.listen("local STS", f.Dev.STS.Listen, true)
+	if err != nil {
+		return err
+	}
+	st.serve(stsSrv.Handler(), stsLn)
+	ep.STS = stsURL
+	if err := waitAnswering(ctx, clientFor(dev), ep.GatehouseIssuer+"/.well-known/openid-configuration", st.serveErr); err != nil {
+		return err
 	}
 
 	epPath := filepath.Join(stateDir, endpointsFile)
@@ -180,7 +191,7 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	case <-ctx.Done():
 		fmt.Fprintln(e.stderr, "gatehouse dev: shutting down")
 		return nil
-	case err := <-serveErr:
+	case err := <-st.serveErr:
 		return err
 	}
 }
@@ -224,6 +235,8 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir string) {
 	fmt.Fprintf(w, "  issuer      %s\n", ep.Issuer)
 	fmt.Fprintf(w, "  discovery   %s/.well-known/openid-configuration\n", ep.Issuer)
 	fmt.Fprintf(w, "  tenant      %s\n", ep.Tenant)
+	fmt.Fprintf(w, "  gateway     %s (serves gatehouse's issuer for AWS)\n", ep.Gateway)
+	fmt.Fprintf(w, "  sts         %s\n", ep.STS)
 	if ep.CAFile != "" {
 		fmt.Fprintf(w, "  local CA    %s\n", ep.CAFile)
 	}

@@ -47,8 +47,14 @@ type endpoints struct {
 	IDP string `json:"idp"`
 	// Tenant is the first development tenant's id.
 	Tenant string `json:"tenant"`
-	// CAFile is the PEM file of the local CA, when the IdP serves https.
+	// CAFile is the PEM file of the local CA.
 	CAFile string `json:"ca_file,omitempty"`
+	// Gateway is the development gateway's URL.
+	Gateway string `json:"gateway,omitempty"`
+	// GatehouseIssuer is gatehouse's own OIDC issuer (broker mode).
+	GatehouseIssuer string `json:"gatehouse_issuer,omitempty"`
+	// STS is the local STS endpoint.
+	STS string `json:"sts,omitempty"`
 }
 
 const endpointsFile = "endpoints.json"

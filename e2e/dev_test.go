@@ -76,14 +76,18 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// Every service on a free port, so tests never collide with a developer's
+// own `gatehouse dev` or with each other.
+var freePorts = []string{"--sts-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"}
+
 func startDev(t *testing.T, stateDir, listen string) *devProcess {
 	t.Helper()
-	return startDevArgs(t, stateDir, "--listen", listen)
+	return startDevArgs(t, stateDir, append([]string{"--listen", listen}, freePorts...)...)
 }
 
 func startDevConfig(t *testing.T, stateDir, configPath string) *devProcess {
 	t.Helper()
-	return startDevArgs(t, stateDir, "--listen", "127.0.0.1:0", "--config", configPath)
+	return startDevArgs(t, stateDir, append([]string{"--listen", "127.0.0.1:0", "--config", configPath}, freePorts...)...)
 }
 
 func startDevArgs(t *testing.T, stateDir string, args ...string) *devProcess {

@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"gatehouse/config"
+	"gatehouse/creds"
+	"gatehouse/devkit/devca"
+	"gatehouse/devkit/idp"
+	devsts "gatehouse/devkit/sts"
+)
+
+// devStack runs the servers of `gatehouse dev` and shuts them down together.
+type devStack struct {
+	ctx      context.Context
+	ca       *devca.CA
+	servers  []*http.Server
+	serveErr chan error
+}
+
+// listen opens a loopback listener for the named service, wrapped in TLS
+// with a certificate of the local CA when withTLS, and returns its URL.
+func (st *devStack) listen(name, addr string, withTLS bool) (net.Listener, string, error) {
+	if host, _, err := net.SplitHostPort(addr); err != nil || !isLoopbackHost(host) {
+		return nil, "", fmt.Errorf("%s: listen address %q: want host:port on a loopback address", name, addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w (is another 'gatehouse dev' running? change the address in the configuration, or --listen for the IdP)", name, err)
+	}
+	if !withTLS {
+		return ln, "http://" + ln.Addr().String(), nil
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	cfg, err := st.ca.ServerTLSConfig(uniq("127.0.0.1", "localhost", "::1", host)...)
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	return tls.NewListener(ln, cfg), "https://" + ln.Addr().String(), nil
+}
+
+func (st *devStack) serve(h http.Handler, ln net.Listener) {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	st.servers = append(st.servers, hs)
+	go func() {
+		if err := hs.Serve(ln); err != http.ErrServerClosed {
+			st.serveErr <- err
+		}
+	}()
+}
+
+func (st *devStack) shutdown() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 5*time.Second)
+	defer cancel()
+	for _, hs := range st.servers {
+		hs.Shutdown(ctx)
+	}
+}
+
+// gatewayMux is the development gateway's handler. Today it serves
+// gatehouse's own OIDC issuer (discovery and keys, for broker mode) and a
+// health check; routes to functions come with the gateway.
+func gatewayMux(issuer *creds.Issuer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/", issuer.Handler())
+	return mux
+}
+
+// devSTSConfig derives the local STS from the configuration: one IAM OIDC
+// provider for gatehouse's issuer (audience sts.amazonaws.com) and one per
+// development tenant (the API audiences of the dev issuers), and one IAM
+// role per authz role, trusting what `gatehouse aws trust-policy` prints for
+// it and allowed to invoke what the logical role reaches. dev.sts.roles
+// replaces those per ARN. It returns notes for roles it could not derive.
+func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Client, log *slog.Logger) (devsts.Config, []string, error) {
+	var notes []string
+	cfg := devsts.Config{HTTPClient: hc, Logger: log, Region: f.Creds.STS.Region}
+	cfg.Providers = append(cfg.Providers, devsts.Provider{URL: issuerURL, ClientIDs: []string{creds.Audience}})
+	audiences := devAudiences(f)
+	idpIssuer := ""
+	for _, t := range f.Dev.IDP.Tenants {
+		iss := srv.Issuer(t.ID)
+		if idpIssuer == "" {
+			idpIssuer = iss
+		}
+		if len(audiences) > 0 {
+			cfg.Providers = append(cfg.Providers, devsts.Provider{URL: iss, ClientIDs: audiences})
+		}
+	}
+	overrides := map[string]config.DevSTSRole{}
+	for _, r := range f.Dev.STS.Roles {
+		overrides[r.ARN] = r
+	}
+	expand := strings.NewReplacer("${gatehouse_issuer}", strings.TrimPrefix(issuerURL, "https://"), "${idp_issuer}", strings.TrimPrefix(idpIssuer, "https://"))
+	seen := map[string]bool{}
+	add := func(arn string, trust []byte, invoke []string) error {
+		acct := accountOf(arn)
+		if cfg.AccountID == "" {
+			cfg.AccountID = acct
+		} else if acct != cfg.AccountID {
+			return fmt.Errorf("local STS: role %s is in account %s, the others in %s: the local STS holds one account", arn, acct, cfg.AccountID)
+		}
+		if o, ok := overrides[arn]; ok {
+			if o.TrustPolicy != "" {
+				trust = []byte(expand.Replace(o.TrustPolicy))
+			}
+			if o.Invoke != nil {
+				invoke = o.Invoke
+			}
+		}
+		if trust == nil {
+			return nil
+		}
+		seen[arn] = true
+		cfg.Roles = append(cfg.Roles, devsts.Role{Name: roleNameOf(arn), TrustPolicy: trust, Invoke: invoke})
+		return nil
+	}
+	for _, r := range credsRoles(f) {
+		if seen[r.ARN] {
+			continue // several logical roles may share one IAM role
+		}
+		params := creds.TrustParams{AccountID: accountOf(r.ARN), IssuerURL: issuerURL, ProviderURL: idpIssuer}
+		if len(audiences) > 0 {
+			params.Audience = audiences[0]
+		}
+		var trust []byte
+		if r.Mode == creds.ModeAssumeRole {
+			notes = append(notes, fmt.Sprintf("role %s uses assume_role, which needs gatehouse's own AWS identity: give it a trust policy in dev.sts.roles to use it locally", r.Name))
+		} else {
+			t, err := creds.TrustPolicy(r, params)
+			if err != nil {
+				return cfg, nil, fmt.Errorf("local STS: role %s: %w", r.Name, err)
+			}
+			trust = t
+		}
+		if err := add(r.ARN, trust, invokeOf(f, r.ARN)); err != nil {
+			return cfg, nil, err
+		}
+	}
+	for _, o := range f.Dev.STS.Roles {
+		if !seen[o.ARN] {
+			if err := add(o.ARN, nil, nil); err != nil {
+				return cfg, nil, err
+			}
+		}
+	}
+	return cfg, notes, nil
+}
+
+// invokeOf is every function reached by the logical roles mapped to arn.
+func invokeOf(f *config.File, arn string) []string {
+	var out []string
+	for _, r := range f.AuthZ.Roles {
+		if r.AWSRole == arn {
+			for _, fn := range r.Functions {
+				if !slices.Contains(out, fn) {
+					out = append(out, fn)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// devAudiences are the audiences of the issuers backed by the dev IdP.
+func devAudiences(f *config.File) []string {
+	var out []string
+	for _, is := range f.AuthN.Issuers {
+		if is.Entra != nil && is.Entra.Authority == config.AuthorityDev {
+			for _, a := range is.Audiences {
+				if !slices.Contains(out, a) {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,382 @@
+package creds
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"gatehouse/authn"
+)
+
+// Audience is the `aud` of every token the Issuer mints, and the client id
+// to register on the IAM OIDC provider for the issuer.
+const Audience = "sts.amazonaws.com"
+
+// Claim names AWS reads from a web-identity token (spec §7, §8).
+const (
+	ClaimTags           = "https://aws.amazon.com/tags"
+	ClaimSourceIdentity = "https://aws.amazon.com/source_identity"
+)
+
+// Paths of the issuer's documents, under the issuer URL's path.
+const (
+	DiscoveryPath = "/.well-known/openid-configuration"
+	JWKSPath      = "/keys.json"
+)
+
+const (
+	defaultTokenLifetime = 5 * time.Minute
+	maxTokenLifetime     = 5 * time.Minute
+	// keyCheckInterval is how often a running Issuer stats its key file.
+	keyCheckInterval = time.Second
+)
+
+// IssuerConfig configures an Issuer.
+type IssuerConfig struct {
+	// URL is the issuer: https, a host, an optional path, no query,
+	// fragment or trailing slash. It is the token's `iss` and, without
+	// "https://", the IAM OIDC provider's name and condition-key prefix.
+	// Real IAM refuses URLs with a port; the local STS accepts them.
+	URL string
+	// KeyDir holds the signing keys (KeyFileName, created on first use,
+	// 0600; the directory 0700). "" keeps keys in memory only, for tests.
+	KeyDir string
+	// TokenLifetime is the lifetime of minted tokens; 0 means 5 min, the
+	// maximum.
+	TokenLifetime time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the randomness for keys and token ids; nil means crypto/rand.
+	Rand io.Reader
+	// Logger receives key reload problems; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Issuer is gatehouse as an OpenID Connect issuer for AWS: it serves a
+// discovery document and JWKS that an IAM OIDC provider (or the local STS)
+// trusts, and mints the short web-identity tokens broker mode sends to
+// AssumeRoleWithWebIdentity. Its tokens are never handed to callers.
+type Issuer struct {
+	url           string
+	discoveryPath string // full request paths
+	jwksPath      string
+	discovery     []byte
+	keyPath       string // "" in memory
+	lifetime      time.Duration
+	now           func() time.Time
+	rand          io.Reader
+	log           *slog.Logger
+
+	keys    atomic.Pointer[issuerKeys]
+	checked atomic.Int64 // unix ns of the last key file stat
+	mu      sync.Mutex   // serialises reloads and rotations
+	modTime time.Time
+	size    int64
+}
+
+// NewIssuer checks cfg and loads the signing keys from KeyDir, creating a
+// current and a next key on first use.
+func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
+	u, err := url.Parse(cfg.URL)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("creds: issuer URL: %w", err)
+	case u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "":
+		return nil, fmt.Errorf("creds: issuer URL %q: want https://host[/path] with no user, query or fragment", cfg.URL)
+	case strings.HasSuffix(cfg.URL, "/"):
+		return nil, fmt.Errorf("creds: issuer URL %q: no trailing slash (it would become part of every IAM condition key)", cfg.URL)
+	case u.RawPath != "" || strings.Contains(u.Path, "//") || strings.Contains(u.Path, "/./") || strings.Contains(u.Path, "/../") || strings.HasSuffix(u.Path, "/.."):
+		return nil, fmt.Errorf("creds: issuer URL %q: path must be plain", cfg.URL)
+	case cfg.TokenLifetime < 0 || cfg.TokenLifetime > maxTokenLifetime:
+		return nil, fmt.Errorf("creds: issuer token lifetime %v: want at most %v", cfg.TokenLifetime, maxTokenLifetime)
+	}
+	i := &Issuer{
+		url:           cfg.URL,
+		discoveryPath: u.Path + DiscoveryPath,
+		jwksPath:      u.Path + JWKSPath,
+		lifetime:      cfg.TokenLifetime,
+		now:           cfg.Now,
+		rand:          cfg.Rand,
+		log:           cfg.Logger,
+	}
+	if i.lifetime == 0 {
+		i.lifetime = defaultTokenLifetime
+	}
+	if i.now == nil {
+		i.now = time.Now
+	}
+	if i.rand == nil {
+		i.rand = rand.Reader
+	}
+	if i.log == nil {
+		i.log = slog.Default()
+	}
+	i.discovery, _ = json.Marshal(map[string]any{
+		"issuer":                                i.url,
+		"jwks_uri":                              i.url + JWKSPath,
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "iat", "nbf", "exp", "jti", ClaimTags, ClaimSourceIdentity},
+	})
+	if cfg.KeyDir == "" {
+		f, err := initialIssuerKeys(i.now(), i.rand)
+		if err != nil {
+			return nil, err
+		}
+		ks, err := newIssuerKeys(f)
+		if err != nil {
+			return nil, err
+		}
+		i.keys.Store(ks)
+		return i, nil
+	}
+	i.keyPath = filepath.Join(cfg.KeyDir, KeyFileName)
+	if err := i.loadOrCreate(cfg.KeyDir); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+func (i *Issuer) loadOrCreate(dir string) error {
+	f, fi, err := readIssuerKeyFile(i.keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("creds: issuer key directory: %w", err)
+		}
+		if f, err = initialIssuerKeys(i.now(), i.rand); err != nil {
+			return err
+		}
+		if err := writeIssuerKeyFile(i.keyPath, f); err != nil {
+			return err
+		}
+		f, fi, err = readIssuerKeyFile(i.keyPath)
+	}
+	if err != nil {
+		return err
+	}
+	return i.install(f, fi)
+}
+
+func (i *Issuer) install(f *issuerKeyFile, fi os.FileInfo) error {
+	ks, err := newIssuerKeys(f)
+	if err != nil {
+		return err
+	}
+	i.keys.Store(ks)
+	if fi != nil {
+		i.modTime, i.size = fi.ModTime(), fi.Size()
+	}
+	return nil
+}
+
+// snapshot returns the current keys, first re-reading the key file if it
+// changed (checked at most once a second), so RotateKeys takes effect in a
+// running gateway. A key file that became unreadable keeps the old keys.
+func (i *Issuer) snapshot() *issuerKeys {
+	if i.keyPath == "" {
+		return i.keys.Load()
+	}
+	now := time.Now().UnixNano()
+	last := i.checked.Load()
+	if now-last < int64(keyCheckInterval) || !i.checked.CompareAndSwap(last, now) {
+		return i.keys.Load()
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	fi, err := os.Stat(i.keyPath)
+	if err != nil {
+		i.log.Error("creds: issuer key file unreadable; keeping the loaded keys", "path", i.keyPath, "err", err)
+		return i.keys.Load()
+	}
+	if fi.ModTime().Equal(i.modTime) && fi.Size() == i.size {
+		return i.keys.Load()
+	}
+	f, fi, err := readIssuerKeyFile(i.keyPath)
+	if err == nil {
+		err = i.install(f, fi)
+	}
+	if err != nil {
+		i.log.Error("creds: issuer key file invalid; keeping the loaded keys", "path", i.keyPath, "err", err)
+	} else {
+		i.log.Info("creds: issuer keys reloaded", "path", i.keyPath, "kid", i.keys.Load().current.kid)
+	}
+	return i.keys.Load()
+}
+
+// Rotate rotates the signing keys now, as RotateKeys does for a key
+// directory; with no KeyDir the keys rotate in memory.
+func (i *Issuer) Rotate() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	now := i.now()
+	if i.keyPath == "" {
+		ks := i.keys.Load()
+		f, err := rotateIssuerKeys(&issuerKeyFile{Keys: ks.keys}, now, i.rand)
+		if err != nil {
+			return err
+		}
+		return i.install(f, nil)
+	}
+	if err := RotateKeys(filepath.Dir(i.keyPath), now); err != nil {
+		return err
+	}
+	f, fi, err := readIssuerKeyFile(i.keyPath)
+	if err != nil {
+		return err
+	}
+	return i.install(f, fi)
+}
+
+// URL returns the issuer URL, the `iss` of its tokens.
+func (i *Issuer) URL() string { return i.url }
+
+// Handler serves GET (and HEAD) of the discovery document at
+// {issuer path}/.well-known/openid-configuration and the JWKS at
+// {issuer path}/keys.json; request paths are matched in full, so mount it
+// at the issuer URL's path (or at "/" when the issuer URL has none).
+func (i *Issuer) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body []byte
+		switch r.URL.Path {
+		case i.discoveryPath:
+			body = i.discovery
+		case i.jwksPath:
+			var err error
+			if body, err = i.snapshot().jwks(i.now()); err != nil {
+				http.Error(w, "keys unavailable", http.StatusInternalServerError)
+				return
+			}
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("X-Content-Type-Options", "nosniff")
+		if r.Method == http.MethodGet {
+			w.Write(body)
+		}
+	})
+}
+
+// Export writes the discovery document and the JWKS as static files under
+// dir — dir/.well-known/openid-configuration and dir/keys.json — for
+// hosting at the issuer URL (an S3 bucket or any HTTPS static host), the
+// way EKS publishes its service-account issuer. The files hold public keys
+// only. Serve both as application/json.
+func (i *Issuer) Export(dir string) error {
+	jwks, err := i.snapshot().jwks(i.now())
+	if err != nil {
+		return err
+	}
+	wk := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(filepath.Dir(DiscoveryPath), "/")))
+	if err := os.MkdirAll(wk, 0o755); err != nil {
+		return fmt.Errorf("creds: export: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(DiscoveryPath[1:])), append(i.discovery, '\n'), 0o644); err != nil {
+		return fmt.Errorf("creds: export: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, JWKSPath[1:]), append(jwks, '\n'), 0o644); err != nil {
+		return fmt.Errorf("creds: export: %w", err)
+	}
+	return nil
+}
+
+// tokenClaims is the payload of a minted token, in a fixed order.
+type tokenClaims struct {
+	Issuer         string   `json:"iss"`
+	Subject        string   `json:"sub"`
+	Audience       string   `json:"aud"`
+	IssuedAt       int64    `json:"iat"`
+	NotBefore      int64    `json:"nbf"`
+	Expiry         int64    `json:"exp"`
+	ID             string   `json:"jti"`
+	Tags           *awsTags `json:"https://aws.amazon.com/tags,omitempty"`
+	SourceIdentity string   `json:"https://aws.amazon.com/source_identity"`
+}
+
+// awsTags is the https://aws.amazon.com/tags claim (spec §7): each tag an
+// array of exactly one string.
+type awsTags struct {
+	PrincipalTags     map[string][]string `json:"principal_tags"`
+	TransitiveTagKeys []string            `json:"transitive_tag_keys,omitempty"`
+}
+
+// Mint returns the web-identity token for p under role: RS256 with the
+// current key's kid; iss the issuer URL; aud "sts.amazonaws.com"; sub
+// "role:<role.Name>:<Pseudonym(p)>"; iat and nbf now, exp now + the token
+// lifetime (at most 5 min); a random jti; the role's session tags (all of
+// them transitive) in https://aws.amazon.com/tags; and the pseudonym as
+// https://aws.amazon.com/source_identity. It holds no name, UPN or email.
+func (i *Issuer) Mint(p *authn.Principal, role Role, now time.Time) (string, error) {
+	if p == nil {
+		return "", ErrNoPrincipal
+	}
+	r, err := compileRole(role)
+	if err != nil {
+		return "", err
+	}
+	return i.mint(p, r.Name, r.tags(p), now)
+}
+
+func (i *Issuer) mint(p *authn.Principal, role string, tags []tag, now time.Time) (string, error) {
+	var id [16]byte
+	if _, err := io.ReadFull(i.rand, id[:]); err != nil {
+		return "", fmt.Errorf("creds: token id: %w", err)
+	}
+	c := tokenClaims{
+		Issuer:         i.url,
+		Subject:        subject(role, p),
+		Audience:       Audience,
+		IssuedAt:       now.Unix(),
+		NotBefore:      now.Unix(),
+		Expiry:         now.Add(i.lifetime).Unix(),
+		ID:             base64.RawURLEncoding.EncodeToString(id[:]),
+		SourceIdentity: Pseudonym(p),
+	}
+	if len(tags) > 0 {
+		c.Tags = &awsTags{PrincipalTags: make(map[string][]string, len(tags))}
+		for _, t := range tags {
+			c.Tags.PrincipalTags[t.Key] = []string{t.Value}
+			c.Tags.TransitiveTagKeys = append(c.Tags.TransitiveTagKeys, t.Key)
+		}
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	k := i.snapshot().current
+	header, _ := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{"RS256", k.kid, "JWT"})
+	signing := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	sig, err := jwt.SigningMethodRS256.Sign(signing, k.priv)
+	if err != nil {
+		return "", fmt.Errorf("creds: sign token: %w", err)
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}

@@ -1,0 +1,283 @@
+package creds
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// KeyFileName is the file in IssuerConfig.KeyDir that holds the issuer's
+// signing keys (PKCS #8 PEM inside JSON, mode 0600).
+const KeyFileName = "issuer-signing-keys.json"
+
+// Key states. Every key in the file is published in the JWKS (a retired one
+// only while tokens it signed may still be presented); only the current key
+// signs. A key is published as next for one rotation before it signs, so
+// AWS, which caches the JWKS it fetched, already knows it when it starts
+// signing.
+const (
+	keyNext    = "next"
+	keyCurrent = "current"
+	keyRetired = "retired"
+)
+
+const (
+	issuerKeyBits = 2048
+	// retiredPublished is how long a retired key stays in the JWKS: longer
+	// than any token it signed lives (5 min) plus IAM's 5 min clock skew.
+	retiredPublished = 15 * time.Minute
+	// retiredKept is how long RotateKeys keeps a retired key in the file.
+	retiredKept = 24 * time.Hour
+)
+
+type issuerKey struct {
+	State   string    `json:"state"`
+	Created time.Time `json:"created"`
+	Retired time.Time `json:"retired,omitzero"`
+	Key     string    `json:"private_key"` // PEM, PKCS #8
+
+	priv *rsa.PrivateKey
+	kid  string // RFC 7638 SHA-256 thumbprint, base64url
+}
+
+type issuerKeyFile struct {
+	Keys []*issuerKey `json:"keys"`
+}
+
+// issuerKeys is an immutable snapshot of the keys.
+type issuerKeys struct {
+	keys    []*issuerKey
+	current *issuerKey
+}
+
+func newIssuerKey(state string, now time.Time, random io.Reader) (*issuerKey, error) {
+	if random == nil {
+		random = rand.Reader
+	}
+	priv, err := rsa.GenerateKey(random, issuerKeyBits)
+	if err != nil {
+		return nil, fmt.Errorf("creds: generate issuer key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	k := &issuerKey{State: state, Created: now.UTC(), Key: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))}
+	return k, k.parse()
+}
+
+func (k *issuerKey) parse() error {
+	block, _ := pem.Decode([]byte(k.Key))
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return errors.New("creds: issuer key is not a PKCS #8 PEM block")
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("creds: issuer key: %w", err)
+	}
+	priv, ok := key.(*rsa.PrivateKey)
+	if !ok || priv.N.BitLen() < issuerKeyBits {
+		return errors.New("creds: issuer key is not an RSA key of at least 2048 bits")
+	}
+	tp, err := (&jose.JSONWebKey{Key: &priv.PublicKey}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	k.priv, k.kid = priv, base64.RawURLEncoding.EncodeToString(tp)
+	return nil
+}
+
+func newIssuerKeys(f *issuerKeyFile) (*issuerKeys, error) {
+	ks := &issuerKeys{}
+	for _, k := range f.Keys {
+		if k.priv == nil {
+			if err := k.parse(); err != nil {
+				return nil, err
+			}
+		}
+		switch k.State {
+		case keyCurrent:
+			if ks.current != nil {
+				return nil, errors.New("creds: issuer key file has two current keys")
+			}
+			ks.current = k
+		case keyNext, keyRetired:
+		default:
+			return nil, fmt.Errorf("creds: issuer key file: unknown key state %q", k.State)
+		}
+		ks.keys = append(ks.keys, k)
+	}
+	if ks.current == nil {
+		return nil, errors.New("creds: issuer key file has no current key")
+	}
+	return ks, nil
+}
+
+// published returns the keys the JWKS lists at now.
+func (ks *issuerKeys) published(now time.Time) []*issuerKey {
+	var out []*issuerKey
+	for _, k := range ks.keys {
+		if k.State == keyRetired && now.Sub(k.Retired) > retiredPublished {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// jwks is the public JSON Web Key Set of the published keys.
+func (ks *issuerKeys) jwks(now time.Time) ([]byte, error) {
+	set := jose.JSONWebKeySet{}
+	for _, k := range ks.published(now) {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: "RS256", Use: "sig"})
+	}
+	return json.Marshal(set)
+}
+
+func initialIssuerKeys(now time.Time, random io.Reader) (*issuerKeyFile, error) {
+	cur, err := newIssuerKey(keyCurrent, now, random)
+	if err != nil {
+		return nil, err
+	}
+	next, err := newIssuerKey(keyNext, now, random)
+	if err != nil {
+		return nil, err
+	}
+	return &issuerKeyFile{Keys: []*issuerKey{cur, next}}, nil
+}
+
+// rotateIssuerKeys makes next current, current retired, adds a new next,
+// and drops retired keys older than retiredKept.
+func rotateIssuerKeys(f *issuerKeyFile, now time.Time, random io.Reader) (*issuerKeyFile, error) {
+	out := &issuerKeyFile{}
+	var promoted bool
+	for _, k := range f.Keys {
+		c := *k
+		switch k.State {
+		case keyCurrent:
+			c.State, c.Retired = keyRetired, now.UTC()
+		case keyNext:
+			if promoted {
+				continue // more than one next key: keep the first
+			}
+			c.State, promoted = keyCurrent, true
+		case keyRetired:
+			if now.Sub(k.Retired) > retiredKept {
+				continue
+			}
+		}
+		out.Keys = append(out.Keys, &c)
+	}
+	if !promoted {
+		k, err := newIssuerKey(keyCurrent, now, random)
+		if err != nil {
+			return nil, err
+		}
+		out.Keys = append(out.Keys, k)
+	}
+	next, err := newIssuerKey(keyNext, now, random)
+	if err != nil {
+		return nil, err
+	}
+	out.Keys = append(out.Keys, next)
+	return out, nil
+}
+
+// RotateKeys rotates the issuer keys kept in keyDir: the next key (already
+// published) becomes current and signs, the current key is retired (still
+// published for 15 minutes, kept for 24 hours), and a new next key is
+// created. With no key file yet, keys are created and rotated once. A
+// running Issuer on that directory notices the change within a second.
+//
+// If the discovery document and keys are hosted as static files (Export),
+// export and upload again after each rotation, so the new next key is
+// published before the following rotation makes it sign.
+func RotateKeys(keyDir string, now time.Time) error {
+	path := filepath.Join(keyDir, KeyFileName)
+	f, _, err := readIssuerKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(keyDir, 0o700); err != nil {
+			return fmt.Errorf("creds: %w", err)
+		}
+		f, err = initialIssuerKeys(now, nil)
+	}
+	if err != nil {
+		return err
+	}
+	f, err = rotateIssuerKeys(f, now, nil)
+	if err != nil {
+		return err
+	}
+	return writeIssuerKeyFile(path, f)
+}
+
+func readIssuerKeyFile(path string) (*issuerKeyFile, os.FileInfo, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, nil, fmt.Errorf("creds: %s is readable by other users (mode %v): make it 0600", path, fi.Mode().Perm())
+	}
+	var f issuerKeyFile
+	dec := json.NewDecoder(io.LimitReader(fh, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, nil, fmt.Errorf("creds: %s: %w", path, err)
+	}
+	if _, err := newIssuerKeys(&f); err != nil {
+		return nil, nil, fmt.Errorf("%w (in %s)", err, path)
+	}
+	return &f, fi, nil
+}
+
+// writeIssuerKeyFile writes f to path atomically with mode 0600.
+func writeIssuerKeyFile(path string, f *issuerKeyFile) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".issuer-keys-*")
+	if err != nil {
+		return fmt.Errorf("creds: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("creds: %w", err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("creds: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("creds: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("creds: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("creds: %w", err)
+	}
+	return nil
+}
