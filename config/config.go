@@ -160,6 +160,8 @@ type Dev struct {
 	IDP IDP `yaml:"idp"`
 	// STS is the local STS.
 	STS DevSTS `yaml:"sts,omitempty"`
+	// Lambda is the local Lambda host.
+	Lambda DevLambda `yaml:"lambda,omitempty"`
 	// Gateway is where the development gateway listens: it serves
 	// gatehouse's own issuer; "" means 127.0.0.1:9480.
 	Gateway string `yaml:"gateway,omitempty"`

@@ -20,6 +20,7 @@ const (
 	DefaultGroupOverageLimit  = 200 // Entra's limit for JWTs
 	DefaultSTSListen          = "127.0.0.1:9444"
 	DefaultGatewayListen      = "127.0.0.1:9480"
+	DefaultLambdaListen       = "127.0.0.1:9445"
 	DefaultSessionDuration    = time.Hour
 )
 
@@ -67,6 +68,7 @@ func (f *File) ApplyDefaults() {
 	}
 	setDefault(&f.Dev.STS.Listen, DefaultSTSListen)
 	setDefault(&f.Dev.Gateway, DefaultGatewayListen)
+	setDefault(&f.Dev.Lambda.Listen, DefaultLambdaListen)
 
 	idp := &f.Dev.IDP
 	setDefault(&idp.Listen, DefaultListen)

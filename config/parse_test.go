@@ -56,6 +56,7 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 		Dev: Dev{
 			IDP:     IDP{Listen: "127.0.0.1:9443", TLS: new(true), TokenLifetime: time.Hour},
 			STS:     DevSTS{Listen: "127.0.0.1:9444"},
+			Lambda:  DevLambda{Listen: "127.0.0.1:9445"},
 			Gateway: "127.0.0.1:9480",
 		},
 	}

@@ -53,6 +53,7 @@ func (f *File) Validate() error {
 	v.creds(f)
 	v.dev(&f.Dev)
 	v.devSTS(&f.Dev.STS)
+	v.devLambda(&f.Dev.Lambda)
 	if msg := checkListen(f.Dev.Gateway); msg != "" {
 		v.add("dev.gateway", "%s", msg)
 	}
