@@ -19,6 +19,10 @@ type File struct {
 	AuthZ AuthZ `yaml:"authz,omitempty"`
 	// Creds says how roles become short-lived AWS credentials.
 	Creds Creds `yaml:"creds,omitempty"`
+	// Gateway says which routes reach which targets.
+	Gateway Gateway `yaml:"gateway,omitempty"`
+	// Audit says where the audit trail goes.
+	Audit Audit `yaml:"audit,omitempty"`
 	// Dev configures `gatehouse dev`; `gatehouse serve` ignores it.
 	Dev Dev `yaml:"dev,omitempty"`
 }

@@ -59,6 +59,11 @@ func (f *File) ApplyDefaults() {
 		}
 	}
 
+	au := &f.Audit
+	setDefault(&au.Sink, "sqlite")
+	setDefault(&au.Mode, "sync")
+	setDefault(&au.OnUnavailable, "fail_closed")
+
 	c := &f.Creds
 	setDefault(&c.Mode, ModeBroker)
 	setDefault(&c.Duration, DefaultSessionDuration)

@@ -51,6 +51,8 @@ func (f *File) Validate() error {
 	v.authn(f)
 	v.authz(f)
 	v.creds(f)
+	v.gateway(f)
+	v.audit(&f.Audit)
 	v.dev(&f.Dev)
 	v.devSTS(&f.Dev.STS)
 	v.devLambda(&f.Dev.Lambda)

@@ -1,0 +1,68 @@
+package config
+
+import "time"
+
+// Audit is the `audit:` section: where every request's event goes.
+type Audit struct {
+	// Sink is sqlite (embedded, the default), postgres (a shared store for
+	// several gateways) or jsonl (JSON lines on standard output).
+	Sink string `yaml:"sink"`
+	// Path is the SQLite file; "" in `gatehouse dev` means
+	// <state dir>/audit.db. Required for sqlite under `gatehouse serve`.
+	Path string `yaml:"path,omitempty"`
+	// DSNFile is a file holding the PostgreSQL connection string (a
+	// secret: never written in this file or the environment).
+	DSNFile string `yaml:"dsn_file,omitempty"`
+	// Mode is sync (the event is committed before the response leaves; the
+	// default) or async (batched; see docs/audit.md for the loss window).
+	Mode string `yaml:"mode"`
+	// OnUnavailable is fail_closed (503 while the sink is down; the
+	// default) or spool (write to SpoolDir, replayed in order later).
+	OnUnavailable string `yaml:"on_unavailable"`
+	// SpoolDir is where spooled events wait; "" in dev means
+	// <state dir>/spool.
+	SpoolDir string `yaml:"spool_dir,omitempty"`
+	// Retention deletes events older than this; 0 keeps them all.
+	Retention time.Duration `yaml:"retention,omitempty"`
+	// Claims are the token claims (beyond the identity fields) that may be
+	// stored, sanitised; never names, e-mail addresses or UPNs.
+	Claims []string `yaml:"claims,omitempty"`
+	// KeyFile holds the pseudonym key (at least 32 bytes); "" in dev means
+	// <state dir>/audit-key, generated on first start.
+	KeyFile string `yaml:"key_file,omitempty"`
+	// Replica names this gateway in events; "" means the host name.
+	Replica string `yaml:"replica,omitempty"`
+}
+
+// Claims that may never be stored, whatever the allow-list says.
+var personalClaims = map[string]bool{
+	"name": true, "given_name": true, "family_name": true, "email": true, "upn": true,
+	"unique_name": true, "preferred_username": true, "ipaddr": true, "verified_primary_email": true,
+	"verified_secondary_email": true, "login_hint": true,
+}
+
+func (v *validator) audit(a *Audit) {
+	switch a.Sink {
+	case "sqlite", "jsonl":
+	case "postgres":
+		if a.DSNFile == "" {
+			v.add("audit.dsn_file", "is required for the postgres sink: a file holding the connection string")
+		}
+	default:
+		v.add("audit.sink", "%s: want sqlite, postgres or jsonl", short(a.Sink))
+	}
+	if a.Mode != "sync" && a.Mode != "async" {
+		v.add("audit.mode", "%s: want sync or async", short(a.Mode))
+	}
+	if a.OnUnavailable != "fail_closed" && a.OnUnavailable != "spool" {
+		v.add("audit.on_unavailable", "%s: want fail_closed or spool", short(a.OnUnavailable))
+	}
+	if a.Retention < 0 || (a.Retention > 0 && a.Retention < time.Hour) {
+		v.add("audit.retention", "must be 0 (keep all) or at least 1h")
+	}
+	for i, c := range a.Claims {
+		if personalClaims[c] {
+			v.add(indexPath("audit.claims", i), "%s is personal data and is never stored", short(c))
+		}
+	}
+}
