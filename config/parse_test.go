@@ -143,8 +143,8 @@ func TestParseProblems(t *testing.T) {
 		},
 		{
 			name: "unknown section",
-			yaml: minimal + "audit: {}\n",
-			want: []string{`7:1: audit: unknown field "audit"`},
+			yaml: minimal + "metrics: {}\n",
+			want: []string{`7:1: metrics: unknown field "metrics"`},
 		},
 		{
 			name: "unknown key inside entra section",
