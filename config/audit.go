@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"gatehouse/audit"
+)
 
 // Audit is the `audit:` section: where every request's event goes.
 type Audit struct {
@@ -34,13 +38,6 @@ type Audit struct {
 	Replica string `yaml:"replica,omitempty"`
 }
 
-// Claims that may never be stored, whatever the allow-list says.
-var personalClaims = map[string]bool{
-	"name": true, "given_name": true, "family_name": true, "email": true, "upn": true,
-	"unique_name": true, "preferred_username": true, "ipaddr": true, "verified_primary_email": true,
-	"verified_secondary_email": true, "login_hint": true,
-}
-
 func (v *validator) audit(a *Audit) {
 	switch a.Sink {
 	case "sqlite", "jsonl":
@@ -61,7 +58,7 @@ func (v *validator) audit(a *Audit) {
 		v.add("audit.retention", "must be 0 (keep all) or at least 1h")
 	}
 	for i, c := range a.Claims {
-		if personalClaims[c] {
+		if audit.IsPersonalClaim(c) {
 			v.add(indexPath("audit.claims", i), "%s is personal data and is never stored", short(c))
 		}
 	}

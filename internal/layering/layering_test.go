@@ -48,7 +48,7 @@ var forbidden = map[string]map[string]string{
 
 // mustExist lists packages that are built; the test fails if one goes away
 // without this list being updated.
-var mustExist = []string{"gatehouse/authn", "gatehouse/authz", "gatehouse/creds", "gatehouse/devkit/sts", "gatehouse/config", "gatehouse/cli", "gatehouse/devkit/idp", "gatehouse/devkit/devca", "gatehouse/cmd/gatehouse"}
+var mustExist = []string{"gatehouse/authn", "gatehouse/authz", "gatehouse/creds", "gatehouse/devkit/sts", "gatehouse/audit", "gatehouse/config", "gatehouse/cli", "gatehouse/devkit/idp", "gatehouse/devkit/devca", "gatehouse/cmd/gatehouse"}
 
 type pkg struct {
 	ImportPath string
