@@ -16,8 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse/config"
+	"gatehouse/creds"
 	"gatehouse/devkit/devca"
 	"gatehouse/devkit/idp"
+	"gatehouse/devkit/runtime"
 	devsts "gatehouse/devkit/sts"
 )
 
@@ -28,6 +30,7 @@ type devOptions struct {
 	listen        string
 	stsListen     string
 	gatewayListen string
+	lambdaListen  string
 	printConfig   bool
 }
 
@@ -50,6 +53,7 @@ across restarts. Stop it with Ctrl-C.`,
 	f.StringVar(&o.listen, "listen", "", "override dev.idp.listen (host:port on loopback; port 0 picks a free port)")
 	f.StringVar(&o.stsListen, "sts-listen", "", "override dev.sts.listen")
 	f.StringVar(&o.gatewayListen, "gateway-listen", "", "override dev.gateway")
+	f.StringVar(&o.lambdaListen, "lambda-listen", "", "override dev.lambda.listen")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 	cmd.AddCommand(newRotateKeysCmd(e))
 	return cmd
@@ -75,6 +79,9 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 	if o.gatewayListen != "" {
 		f.Dev.Gateway = o.gatewayListen
+	}
+	if o.lambdaListen != "" {
+		f.Dev.Lambda.Listen = o.lambdaListen
 	}
 	if o.printConfig {
 		b, err := f.Marshal()
@@ -138,7 +145,7 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		return fmt.Errorf("the configured issuers cannot use the development IdP: %w", err)
 	}
 
-	// 2. The gateway's listener, serving gatehouse's own issuer for AWS.
+	// 2. The gateway's listener: its URL is gatehouse's own issuer for AWS.
 	gwLn, gwURL, err := st.listen("development gateway", f.Dev.Gateway, true)
 	if err != nil {
 		return err
@@ -148,12 +155,12 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		gwLn.Close()
 		return err
 	}
-	st.serve(gatewayMux(issuer), gwLn)
 	ep.Gateway, ep.GatehouseIssuer = gwURL, issuer.URL()
 
 	// 3. The local STS, trusting gatehouse's issuer and the IdP.
 	stsCfg, notes, err := devSTSConfig(f, issuer.URL(), srv, clientFor(dev), e.log)
 	if err != nil {
+		gwLn.Close()
 		return err
 	}
 	for _, n := range notes {
@@ -161,14 +168,82 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 	stsSrv, err := devsts.New(stsCfg)
 	if err != nil {
+		gwLn.Close()
 		return fmt.Errorf("local STS: %w", err)
 	}
 	stsLn, stsURL, err := st.listen("local STS", f.Dev.STS.Listen, true)
 	if err != nil {
+		gwLn.Close()
 		return err
 	}
 	st.serve(stsSrv.Handler(), stsLn)
 	ep.STS = stsURL
+	stsAPI, err := stsClient(ctx, f, stsURL, clientFor(dev))
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	broker, err := buildBroker(f, issuer, stsAPI, e.log)
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	execBroker, err := creds.New(creds.Config{Roles: execRoles(f), Issuer: issuer, STS: stsAPI, Logger: e.log})
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+
+	// 4. The local Lambda host.
+	base := "."
+	if o.configPath != "" {
+		base = filepath.Dir(o.configPath)
+	}
+	fnEnv := map[string]string{"AWS_ENDPOINT_URL_STS": stsURL, "AWS_CA_BUNDLE": ep.CAFile}
+	functions, fnNotes := devFunctions(f, base, fnEnv)
+	for _, n := range fnNotes {
+		fmt.Fprintln(e.stderr, "gatehouse dev:", n)
+	}
+	host, err := runtime.New(runtime.Config{
+		Functions: functions, Region: region(f), AccountID: account(f), StateDir: filepath.Join(stateDir, "lambda"),
+		STS: stsSrv, Credentials: execCredentials(execBroker, issuer.URL()), Logger: e.log,
+	})
+	if err != nil {
+		gwLn.Close()
+		return fmt.Errorf("local Lambda host: %w", err)
+	}
+	defer host.Close()
+	if err := host.Start(ctx); err != nil {
+		gwLn.Close()
+		return fmt.Errorf("local Lambda host: %w", err)
+	}
+	lambdaLn, lambdaURL, err := st.listen("local Lambda host", f.Dev.Lambda.Listen, true)
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	st.serve(host.Handler(), lambdaLn)
+	ep.Lambda = lambdaURL
+
+	// 5. The audit trail and the gateway itself.
+	rec, sink, pseudo, err := buildRecorder(ctx, f, stateDir, e.log)
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	defer func() {
+		rec.Close()
+		sink.Close()
+	}()
+	gw, err := buildGateway(f, gatewayParts{
+		verifier: v, policy: policy, broker: broker, recorder: rec, pseudo: pseudo,
+		lambdaURL: lambdaURL, client: clientFor(dev), publicURL: gwURL, issuers: []string{ep.Issuer}, log: e.log,
+	})
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	st.serve(gatewayMux(issuer, gw.Handler()), gwLn)
 	if err := waitAnswering(ctx, clientFor(dev), ep.GatehouseIssuer+"/.well-known/openid-configuration", st.serveErr); err != nil {
 		return err
 	}
@@ -235,8 +310,9 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir string) {
 	fmt.Fprintf(w, "  issuer      %s\n", ep.Issuer)
 	fmt.Fprintf(w, "  discovery   %s/.well-known/openid-configuration\n", ep.Issuer)
 	fmt.Fprintf(w, "  tenant      %s\n", ep.Tenant)
-	fmt.Fprintf(w, "  gateway     %s (serves gatehouse's issuer for AWS)\n", ep.Gateway)
+	fmt.Fprintf(w, "  gateway     %s (also gatehouse's issuer for AWS)\n", ep.Gateway)
 	fmt.Fprintf(w, "  sts         %s\n", ep.STS)
+	fmt.Fprintf(w, "  lambda      %s\n", ep.Lambda)
 	if ep.CAFile != "" {
 		fmt.Fprintf(w, "  local CA    %s\n", ep.CAFile)
 	}
@@ -273,7 +349,12 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.Name, a.ClientID, kind)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nTry:\n  gatehouse token --user %s | gatehouse verify -\n", shortUser(t))
+	fmt.Fprintf(w, "\nTry:\n")
+	if len(f.Gateway.Routes) > 0 && ep.CAFile != "" {
+		rt := f.Gateway.Routes[0]
+		fmt.Fprintf(w, "  curl --cacert %s -H \"Authorization: Bearer $(gatehouse token --user %s)\" %s%s\n", ep.CAFile, shortUser(t), ep.Gateway, rt.Path)
+	}
+	fmt.Fprintf(w, "  gatehouse token --user %s | gatehouse verify -\n", shortUser(t))
 	if c := firstConfidential(t); c != "" {
 		fmt.Fprintf(w, "  gatehouse token --client %s | gatehouse verify -\n", c)
 	}

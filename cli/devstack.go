@@ -73,17 +73,17 @@ func (st *devStack) shutdown() {
 	}
 }
 
-// gatewayMux is the development gateway's handler. Today it serves
-// gatehouse's own OIDC issuer (discovery and keys, for broker mode) and a
-// health check; routes to functions come with the gateway.
-func gatewayMux(issuer *creds.Issuer) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
+// gatewayMux serves gatehouse's own OIDC issuer (discovery and keys, for
+// broker mode) beside the gateway's routes.
+func gatewayMux(issuer *creds.Issuer, gw http.Handler) http.Handler {
+	is := issuer.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == creds.DiscoveryPath || r.URL.Path == creds.JWKSPath {
+			is.ServeHTTP(w, r)
+			return
+		}
+		gw.ServeHTTP(w, r)
 	})
-	mux.Handle("/", issuer.Handler())
-	return mux
 }
 
 // devSTSConfig derives the local STS from the configuration: one IAM OIDC
@@ -135,7 +135,7 @@ func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Cl
 		cfg.Roles = append(cfg.Roles, devsts.Role{Name: roleNameOf(arn), TrustPolicy: trust, Invoke: invoke})
 		return nil
 	}
-	for _, r := range credsRoles(f) {
+	for _, r := range append(credsRoles(f), execRoles(f)...) {
 		if seen[r.ARN] {
 			continue // several logical roles may share one IAM role
 		}

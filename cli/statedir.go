@@ -55,6 +55,8 @@ type endpoints struct {
 	GatehouseIssuer string `json:"gatehouse_issuer,omitempty"`
 	// STS is the local STS endpoint.
 	STS string `json:"sts,omitempty"`
+	// Lambda is the local Lambda host's endpoint.
+	Lambda string `json:"lambda,omitempty"`
 }
 
 const endpointsFile = "endpoints.json"

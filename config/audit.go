@@ -34,6 +34,10 @@ type Audit struct {
 	// KeyFile holds the pseudonym key (at least 32 bytes); "" in dev means
 	// <state dir>/audit-key, generated on first start.
 	KeyFile string `yaml:"key_file,omitempty"`
+	// SigningKeyFile holds the PEM private key (Ed25519, ECDSA or RSA) that
+	// signs checkpoints; "" in dev means <state dir>/audit-signing.pem,
+	// generated on first start.
+	SigningKeyFile string `yaml:"signing_key_file,omitempty"`
 	// Replica names this gateway in events; "" means the host name.
 	Replica string `yaml:"replica,omitempty"`
 }

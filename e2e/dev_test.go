@@ -42,10 +42,13 @@ func TestMain(m *testing.M) {
 }
 
 type readyFile struct {
-	Issuer string `json:"issuer"`
-	IDP    string `json:"idp"`
-	Tenant string `json:"tenant"`
-	CAFile string `json:"ca_file"`
+	Issuer  string `json:"issuer"`
+	IDP     string `json:"idp"`
+	Tenant  string `json:"tenant"`
+	CAFile  string `json:"ca_file"`
+	Gateway string `json:"gateway"`
+	STS     string `json:"sts"`
+	Lambda  string `json:"lambda"`
 }
 
 // devProcess is a running `gatehouse dev`.
@@ -78,7 +81,7 @@ func (l *lockedBuffer) String() string {
 
 // Every service on a free port, so tests never collide with a developer's
 // own `gatehouse dev` or with each other.
-var freePorts = []string{"--sts-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"}
+var freePorts = []string{"--sts-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--lambda-listen", "127.0.0.1:0"}
 
 func startDev(t *testing.T, stateDir, listen string) *devProcess {
 	t.Helper()
@@ -95,6 +98,7 @@ func startDevArgs(t *testing.T, stateDir string, args ...string) *devProcess {
 	readyPath := filepath.Join(t.TempDir(), "ready.json")
 	d := &devProcess{stateDir: stateDir, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(gatehouseBin, append([]string{"dev", "--state-dir", stateDir, "--ready-file", readyPath}, args...)...)
+	d.cmd.Dir = ".." // the source tree: the development configuration's functions live there
 	d.cmd.Stdout = d.stdout
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {

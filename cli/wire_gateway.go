@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"gatehouse/audit"
+	"gatehouse/authn"
+	"gatehouse/authz"
+	"gatehouse/config"
+	"gatehouse/creds"
+	"gatehouse/devkit/runtime"
+	"gatehouse/gateway"
+	"gatehouse/invoke"
+)
+
+// region is the AWS region of the configuration.
+func region(f *config.File) string {
+	if f.Creds.STS.Region != "" {
+		return f.Creds.STS.Region
+	}
+	return "us-east-1"
+}
+
+// account is the AWS account of the configuration's roles.
+func account(f *config.File) string {
+	for _, r := range f.AuthZ.Roles {
+		if a := accountOf(r.AWSRole); a != "" {
+			return a
+		}
+	}
+	return "000000000000"
+}
+
+// execRoles are the execution roles of the dev functions, as creds roles
+// the local STS trusts (broker mode, no session tags).
+func execRoles(f *config.File) []creds.Role {
+	var out []creds.Role
+	for _, fn := range f.Dev.Lambda.Functions {
+		if fn.ExecutionRole != "" {
+			out = append(out, creds.Role{Name: "fn-" + fn.Name, ARN: fn.ExecutionRole, Mode: creds.ModeBroker, SessionTags: []string{}})
+		}
+	}
+	return out
+}
+
+// devFunctions turns dev.lambda.functions into the local host's functions,
+// with packages relative to base. A package directory that does not exist
+// is left out with a note (the embedded configuration names the examples
+// of the source tree, which a binary run elsewhere does not have).
+func devFunctions(f *config.File, base string, env map[string]string) ([]runtime.Function, []string) {
+	var out []runtime.Function
+	var notes []string
+	for _, fn := range f.Dev.Lambda.Functions {
+		rf := runtime.Function{
+			Name: fn.Name, Executable: fn.Executable, ExecutionRole: fn.ExecutionRole, Timeout: fn.Timeout,
+			MemoryMB: fn.MemoryMB, Concurrency: fn.Concurrency, Env: map[string]string{},
+		}
+		for k, v := range env {
+			rf.Env[k] = v
+		}
+		for k, v := range fn.Env {
+			rf.Env[k] = v
+		}
+		if fn.Package != "" {
+			dir := fn.Package
+			if !filepath.IsAbs(dir) {
+				dir = filepath.Join(base, dir)
+			}
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				notes = append(notes, fmt.Sprintf("function %s left out: package directory %s not found (run from the source tree, or use --config)", fn.Name, dir))
+				continue
+			}
+			rf.Package = dir
+		}
+		out = append(out, rf)
+	}
+	return out, notes
+}
+
+// execCredentials gives dev function instances their execution role's
+// credentials from the local STS, through gatehouse's issuer.
+func execCredentials(broker *creds.Broker, issuerURL string) func(ctx context.Context, roleARN, session string) (aws.Credentials, error) {
+	return func(ctx context.Context, roleARN, session string) (aws.Credentials, error) {
+		p := &authn.Principal{IssuerName: "gatehouse-dev-lambda", Issuer: issuerURL, Subject: "function:" + session, Kind: authn.KindApp, Expiry: time.Now().Add(time.Hour)}
+		s, err := broker.Credentials(ctx, creds.Request{Principal: p, Role: "fn-" + session})
+		if err != nil {
+			return aws.Credentials{}, err
+		}
+		return s.Credentials, nil
+	}
+}
+
+// gatewayParts are the built steps the gateway runs.
+type gatewayParts struct {
+	verifier  *authn.Verifier
+	policy    *authz.Engine
+	broker    *creds.Broker
+	recorder  *audit.Recorder
+	pseudo    *audit.Pseudonymizer
+	lambdaURL string // "" means AWS's endpoint
+	client    *http.Client
+	publicURL string
+	issuers   []string
+	log       *slog.Logger
+}
+
+// buildGateway turns gateway.routes into a gateway.Gateway.
+func buildGateway(f *config.File, parts gatewayParts) (*gateway.Gateway, error) {
+	var routes []gateway.Route
+	for _, rt := range f.Gateway.Routes {
+		target, err := invoke.NewLambda(invoke.LambdaConfig{
+			Function: rt.Function, Region: region(f), Endpoint: parts.lambdaURL, HTTPClient: parts.client,
+			Timeout: functionTimeout(f, rt.Function) + 5*time.Second,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gateway.routes %s: %w", rt.ID, err)
+		}
+		action := rt.Action
+		if action == "" {
+			action = authz.ActionInvoke
+		}
+		arn := rt.Function
+		if !strings.HasPrefix(arn, "arn:") {
+			arn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region(f), account(f), rt.Function)
+		}
+		name := rt.Function
+		if i := strings.LastIndex(name, ":function:"); i >= 0 {
+			name = name[i+len(":function:"):]
+		}
+		routes = append(routes, gateway.Route{
+			ID: rt.ID, Method: rt.Method, Path: rt.Path, Target: target, TargetName: name,
+			Action: action, Resource: authz.Resource{Kind: authz.ResourceFunction, Name: name}, Role: rt.Role,
+			SessionPolicy: creds.InvokePolicy(arn),
+		})
+	}
+	var scopes []string
+	return gateway.New(gateway.Config{
+		Routes: routes, Verifier: parts.verifier, Policy: parts.policy, Broker: parts.broker, Recorder: parts.recorder,
+		Pseudonym: parts.pseudo.Principal, Logger: parts.log, ClaimsAllowed: f.Audit.Claims,
+		Metadata: gateway.ResourceMetadata{Resource: parts.publicURL, AuthorizationServers: parts.issuers, ScopesSupported: scopes, ResourceName: "gatehouse"},
+	})
+}
+
+func functionTimeout(f *config.File, name string) time.Duration {
+	for _, fn := range f.Dev.Lambda.Functions {
+		if fn.Name == name && fn.Timeout > 0 {
+			return fn.Timeout
+		}
+	}
+	return 3 * time.Second
+}

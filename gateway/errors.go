@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"gatehouse/audit"
+	"gatehouse/authn"
+	"gatehouse/authz"
+	"gatehouse/creds"
+	"gatehouse/invoke"
+)
+
+// writeError is the one place an error becomes a response: what the caller
+// sees (a status, an RFC 6750 challenge, a short safe description and the
+// request id) and what the log and the event get (the full cause). It
+// returns the status written.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error, reqID string, ev *audit.Event) int {
+	var (
+		ae *authn.Error
+		ze *authz.Error
+		ce *creds.Error
+		ie *invoke.Error
+	)
+	status, code, desc := http.StatusInternalServerError, "server_error", "internal error"
+	switch {
+	case errors.As(err, &ae):
+		ev.Check, ev.ErrorClass = ae.Check, string(ae.Kind)
+		switch {
+		case errors.Is(err, authn.ErrNoToken):
+			// RFC 6750 §3.1: no credentials, no error code.
+			w.Header().Set("WWW-Authenticate", g.challenge("", ""))
+			status, code, desc = http.StatusUnauthorized, "unauthorized", "a bearer token is required"
+		case ae.Kind == authn.InvalidRequest:
+			w.Header().Set("WWW-Authenticate", g.challenge("invalid_request", ae.Reason))
+			status, code, desc = http.StatusBadRequest, "invalid_request", ae.Reason
+		case ae.Kind == authn.Unavailable:
+			w.Header().Set("Retry-After", "30")
+			status, code, desc = http.StatusServiceUnavailable, "temporarily_unavailable", ae.Reason
+		default:
+			w.Header().Set("WWW-Authenticate", g.challenge("invalid_token", ae.Check+": "+ae.Reason))
+			status, code, desc = http.StatusUnauthorized, "invalid_token", ae.Check+": "+ae.Reason
+		}
+	case errors.As(err, &ze):
+		ev.ErrorClass = "access_denied"
+		w.Header().Set("WWW-Authenticate", g.challenge("insufficient_scope", ze.Public()))
+		status, code, desc = http.StatusForbidden, "insufficient_scope", ze.Public()
+	case errors.As(err, &ce):
+		ev.ErrorClass = "credentials"
+		if ce.Code != "" {
+			ev.ErrorClass += ":" + ce.Code
+		}
+		status, code, desc = ce.Status, "credentials_refused", ce.Reason
+		if ce.Status == http.StatusServiceUnavailable {
+			code = "temporarily_unavailable"
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(ce.RetryAfter.Seconds(), 1)))))
+		}
+	case errors.As(err, &ie):
+		ev.ErrorClass = "target:" + ie.Code
+		status, code, desc = ie.Status, ie.Code, ie.Reason
+		if ie.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ie.RetryAfter))
+		}
+	case errors.Is(err, audit.ErrUnavailable):
+		ev.ErrorClass = "audit_unavailable"
+		w.Header().Set("Retry-After", "5")
+		status, code, desc = http.StatusServiceUnavailable, "temporarily_unavailable", "the audit trail is unavailable"
+	}
+	if status >= 500 {
+		g.log.Error("gateway: request failed", "request_id", reqID, "route", ev.Route, "status", status, "err", err)
+	} else {
+		g.log.Info("gateway: request refused", "request_id", reqID, "route", ev.Route, "status", status, "check", ev.Check, "err", err)
+	}
+	writeJSONError(w, status, code, desc, reqID)
+	return status
+}
+
+// challenge builds an RFC 6750 WWW-Authenticate value naming the RFC 9728
+// metadata document.
+func (g *Gateway) challenge(code, desc string) string {
+	parts := []string{`Bearer realm="gatehouse"`}
+	if g.cfg.Metadata.Resource != "" {
+		parts = append(parts, fmt.Sprintf(`resource_metadata=%q`, strings.TrimSuffix(g.cfg.Metadata.Resource, "/")+metadataPath))
+	}
+	if code != "" {
+		parts = append(parts, fmt.Sprintf(`error=%q`, code))
+	}
+	if desc != "" {
+		parts = append(parts, fmt.Sprintf(`error_description=%q`, headerSafe(desc)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// headerSafe keeps a description to printable ASCII without quotes or
+// backslashes (RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E).
+func headerSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return string(b)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, desc, reqID string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc, "request_id": reqID})
+}

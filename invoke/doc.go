@@ -1,0 +1,58 @@
+// Package invoke is step 4 of the pipeline: it runs the request's target
+// with the caller's verified identity as input and writes the target's
+// answer back to the caller.
+//
+// In: the HTTP request, a Call (the verified *authn.Principal, the AWS
+// credentials of the role granted for this request, as a value, and the
+// route, policy and request ids) and a Target built once from
+// configuration. Out: the response written to the http.ResponseWriter and
+// an Outcome for the audit trail, or an *Error that says which status the
+// caller gets (502, 504, 429, 413, 400) and why, in two fields: a Reason
+// safe to show the caller and an Err for the log only.
+//
+// The Lambda target (NewLambda) turns the request into an API Gateway HTTP
+// API event, payload format 2.0, filled the way API Gateway fills it, so
+// functions written for API Gateway run unchanged:
+//
+//   - headers lower-cased, repeated headers and repeated query parameters
+//     joined with commas, Cookie headers split into the cookies array;
+//   - Authorization, Proxy-Authorization and every inbound identity or
+//     forwarding header (X-Gatehouse-*, X-Amzn-Oidc-*, X-Forwarded-*,
+//     Forwarded, X-Remote-User and the like, in any case, with '_' or '-')
+//     are never passed on; x-forwarded-for, -proto and -port are set from
+//     the connection, as API Gateway sets them. The raw token never reaches
+//     the function;
+//   - the verified claims at requestContext.authorizer.jwt.claims, every
+//     value a string as API Gateway's JWT authorizer renders it (arrays as
+//     "[a b]", objects as "map[k:v]", numbers in decimal), and the scopes at
+//     requestContext.authorizer.jwt.scopes (nil for app-only tokens);
+//   - gatehouse's own typed, versioned Envelope at
+//     requestContext.authorizer.lambda["gatehouse"]: principal, issuer,
+//     tenant, kind, app, groups, roles, scopes, agent chain, role, role
+//     session, deciding policies and request id, with real arrays, because
+//     API Gateway flattens array claims into strings;
+//   - bodies that are not text, or not UTF-8, base64 with isBase64Encoded.
+//
+// It calls Lambda's Invoke through the AWS SDK for Go v2 with the request's
+// role credentials, so IAM (or devkit/runtime, its local stand-in) enforces
+// least privilege a second time; the SDK does not retry, because a retried
+// Invoke may run a function twice. The function's answer is mapped back by
+// WriteResponse with the HTTP API rules: a structured response (statusCode,
+// headers, multiValueHeaders, cookies, body, isBase64Encoded) or, for any
+// other JSON value, the plain-JSON shortcut (200, application/json, the
+// value as the body). Hop-by-hop and malformed response headers are
+// dropped, header sizes are capped, and headers the gateway already set on
+// the ResponseWriter (X-Request-Id) are never replaced by the function's.
+//
+// Failures never become a 500 and never show the caller a stack trace: a
+// function error is 502 (a timed-out function 504), throttling 429 with
+// Retry-After, a body over the limit 413 before anything is invoked, and
+// the target's own configuration problems (IAM refusal, unknown function)
+// 502 with the function name in Err for the operator.
+//
+// Left to others: verifying the token (authn), deciding and choosing the
+// role (authz), obtaining the credentials (creds), canonicalising the path
+// and matching the route (gateway: RawPath arrives already canonical and is
+// passed on as is), writing the error response and the audit event
+// (gateway, audit).
+package invoke
