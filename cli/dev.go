@@ -235,6 +235,9 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		rec.Close()
 		sink.Close()
 	}()
+	if f.Audit.Retention > 0 {
+		go pruneAudit(ctx, sink, f.Audit.Retention, resolveAuditFiles(f, stateDir).signingKey, e.log)
+	}
 	gw, err := buildGateway(f, gatewayParts{
 		verifier: v, policy: policy, broker: broker, recorder: rec, pseudo: pseudo,
 		lambdaURL: lambdaURL, client: clientFor(dev), publicURL: gwURL, issuers: []string{ep.Issuer}, log: e.log,

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gatehouse/audit"
 	"gatehouse/audit/jsonl"
@@ -170,4 +171,28 @@ func buildRecorder(ctx context.Context, f *config.File, stateDir string, log *sl
 		return nil, nil, nil, err
 	}
 	return rec, sink, pseudo, nil
+}
+
+// pruneAudit deletes events older than retention every hour, cutting only
+// at signed checkpoints so that verify keeps passing on what remains.
+func pruneAudit(ctx context.Context, sink audit.Sink, retention time.Duration, signingKey string, log *slog.Logger) {
+	var pub crypto.PublicKey
+	if k, err := loadSigningKey(signingKey, false); err == nil {
+		pub = k.Public()
+	}
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := audit.Prune(ctx, sink, time.Now().Add(-retention), pub)
+		if err != nil {
+			log.Error("audit: retention failed", "err", err)
+		} else if n > 0 {
+			log.Info("audit: retention deleted old events", "events", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
