@@ -222,7 +222,7 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		gwLn.Close()
 		return err
 	}
-	st.serve(host.Handler(), lambdaLn)
+	st.serve(host.Handler(), lambdaLn, true)
 	ep.Lambda = lambdaURL
 
 	// 5. The audit trail and the gateway itself.
@@ -246,7 +246,7 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		gwLn.Close()
 		return err
 	}
-	st.serve(gatewayMux(issuer, gw.Handler()), gwLn)
+	st.serve(gatewayMux(issuer, gw.Handler()), gwLn, true)
 	if err := waitAnswering(ctx, clientFor(dev), ep.GatehouseIssuer+"/.well-known/openid-configuration", st.serveErr); err != nil {
 		return err
 	}

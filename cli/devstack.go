@@ -48,12 +48,19 @@ func (st *devStack) listen(name, addr string, withTLS bool) (net.Listener, strin
 	return tls.NewListener(ln, cfg), "https://" + ln.Addr().String(), nil
 }
 
-func (st *devStack) serve(h http.Handler, ln net.Listener) {
+// serve runs h on ln. The Lambda host and the gateway hold a response for
+// as long as a function runs (up to Lambda's 15 minutes), so their write
+// timeout is longer than that; the others answer at once.
+func (st *devStack) serve(h http.Handler, ln net.Listener, longRunning ...bool) {
+	write := 30 * time.Second
+	if len(longRunning) > 0 && longRunning[0] {
+		write = 16 * time.Minute
+	}
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      write,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}

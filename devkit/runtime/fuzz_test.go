@@ -26,7 +26,7 @@ func FuzzInvokeAPI(f *testing.F) {
 	f.Add("arn:aws:lambda:us-east-1:123456789012:function:fn:$LATEST", "DryRun", "", "", "$LATEST", []byte(`[1]`))
 	f.Add("123456789012:function:fn", "Event", "None", "!!", "x", []byte(`{`))
 	f.Add("fn%2F..", "RequestResponse", "Tail", "", "", []byte{0xff})
-	h, err := New(Config{AccountID: "123456789012", STS: acceptAll{}, Functions: []Function{{Name: "fn", Executable: "/nonexistent/bootstrap"}}})
+	h, err := New(Config{AccountID: "123456789012", STS: acceptAll{}, Functions: []Function{{Name: "fn", Executable: "no-such-dir/bootstrap"}}})
 	if err != nil {
 		f.Fatal(err)
 	}
