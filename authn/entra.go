@@ -16,7 +16,7 @@ func (is *issuer) checkEntraIssuer(c map[string]any, k *key, iss string) error {
 		return invalid(CheckVersion, fmt.Sprintf("token version is not %s", is.cfg.TokenVersion))
 	}
 	tid, err := claimString(c, "tid")
-	if err != nil || !isGUID(tid) {
+	if err != nil || !IsGUID(tid) {
 		return invalid(CheckTenant, "tid must be a tenant GUID")
 	}
 	if resolveTenant(is.cfg.Issuer, tid) != iss {
@@ -62,8 +62,9 @@ func issuerTenant(iss string) string {
 	return seg
 }
 
-// isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form.
-func isGUID(s string) bool {
+// IsGUID reports whether s is a GUID in its 8-4-4-4-12 hex form (any case),
+// the shape of Entra tenant and object ids.
+func IsGUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

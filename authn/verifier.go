@@ -293,7 +293,7 @@ func (v *Verifier) issuerOf(t *jws) (*issuer, error) {
 	}
 	for _, is := range v.templated {
 		if len(iss) > len(is.prefix)+len(is.suffix) && strings.HasPrefix(iss, is.prefix) && strings.HasSuffix(iss, is.suffix) {
-			if isGUID(iss[len(is.prefix) : len(iss)-len(is.suffix)]) {
+			if IsGUID(iss[len(is.prefix) : len(iss)-len(is.suffix)]) {
 				return is, nil
 			}
 		}

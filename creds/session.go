@@ -80,31 +80,10 @@ func Pseudonym(p *authn.Principal) string {
 // canonicalSubject lower-cases a GUID subject (GUIDs compare
 // case-insensitively); any other subject is kept as is.
 func canonicalSubject(s string) string {
-	if isGUID(s) {
+	if authn.IsGUID(s) {
 		return strings.ToLower(s)
 	}
 	return s
-}
-
-// isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // sessionName is the RoleSessionName for p: the Entra object id when p has
@@ -112,7 +91,7 @@ func isGUID(s string) bool {
 // look up), otherwise the pseudonym. A subject is never passed through just
 // because it fits STS's character set: an email address does.
 func sessionName(p *authn.Principal) string {
-	if p.Tenant != "" && isGUID(p.Subject) {
+	if p.Tenant != "" && authn.IsGUID(p.Subject) {
 		return strings.ToLower(p.Subject)
 	}
 	return Pseudonym(p)

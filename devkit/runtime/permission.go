@@ -9,6 +9,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"gatehouse/devkit/sts"
+	"gatehouse/internal/wildcard"
 )
 
 const invokeAction = "lambda:invokefunction" // IAM compares actions case-insensitively
@@ -179,30 +180,5 @@ func stringOrList(v jsontext.Value) ([]string, error) {
 	return list, nil
 }
 
-// glob matches s against pattern, where * matches any run of characters
-// (colons included, as in IAM's Resource element) and ? one character.
-func glob(pattern, s string) bool {
-	p, str := []rune(pattern), []rune(s)
-	pi, si := 0, 0
-	star, mark := -1, 0
-	for si < len(str) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || (p[pi] != '*' && p[pi] == str[si])):
-			pi++
-			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+// glob is IAM's wildcard match (internal/wildcard).
+func glob(pattern, s string) bool { return wildcard.Match(pattern, s) }

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
+
+	"gatehouse/internal/wildcard"
 )
 
 // This file is the IAM trust-policy engine: it parses a role's trust policy
@@ -645,34 +647,8 @@ func (c condition) match(pattern, v string) bool {
 	return false
 }
 
-// glob matches s against pattern, where '*' matches any run of characters
-// (including none) and '?' exactly one. Linear backtracking on the last '*':
-// no regular expressions, no exponential cases.
-func glob(pattern, s string) bool {
-	p, str := []rune(pattern), []rune(s)
-	pi, si := 0, 0
-	star, mark := -1, 0
-	for si < len(str) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || (p[pi] != '*' && p[pi] == str[si])):
-			pi++
-			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+// glob is IAM's wildcard match (internal/wildcard).
+func glob(pattern, s string) bool { return wildcard.Match(pattern, s) }
 
 // arnLike matches an ARN component by component (IAM's ArnLike: each of
 // the six colon-separated parts is matched on its own, with wildcards).
