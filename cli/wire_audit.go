@@ -21,6 +21,7 @@ import (
 	"gatehouse/audit/postgres"
 	"gatehouse/audit/sqlite"
 	"gatehouse/config"
+	"gatehouse/internal/privatefile"
 )
 
 // auditFiles resolves the audit section's files: configured, else in the
@@ -78,11 +79,11 @@ func loadPseudonymizer(path string, create bool) (*audit.Pseudonymizer, error) {
 	if path == "" {
 		return nil, errors.New("audit.key_file is not set")
 	}
-	key, err := os.ReadFile(path)
+	key, _, err := privatefile.Read(path, 4096)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		key = make([]byte, 32)
 		rand.Read(key)
-		err = writeSecret(path, key)
+		err = privatefile.Write(path, key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit pseudonym key: %w", err)
@@ -96,7 +97,7 @@ func loadSigningKey(path string, create bool) (crypto.Signer, error) {
 	if path == "" {
 		return nil, errors.New("audit.signing_key_file is not set")
 	}
-	b, err := os.ReadFile(path)
+	b, _, err := privatefile.Read(path, 64<<10)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
 		if gerr != nil {
@@ -107,7 +108,7 @@ func loadSigningKey(path string, create bool) (crypto.Signer, error) {
 			return nil, merr
 		}
 		b = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		err = writeSecret(path, b)
+		err = privatefile.Write(path, b)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key: %w", err)
@@ -125,21 +126,6 @@ func loadSigningKey(path string, create bool) (crypto.Signer, error) {
 		return nil, fmt.Errorf("audit signing key %s: not a signing key", path)
 	}
 	return s, nil
-}
-
-func writeSecret(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // buildRecorder opens the trail for a gateway.

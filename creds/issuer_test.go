@@ -360,7 +360,7 @@ func TestIssuerKeyDir(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, KeyFileName), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewIssuer(cfg); err == nil || !strings.Contains(err.Error(), "readable by other users") {
+	if _, err := NewIssuer(cfg); err == nil || !strings.Contains(err.Error(), "accessible to other users") {
 		t.Errorf("NewIssuer with a 0644 key file: err = %v", err)
 	}
 }

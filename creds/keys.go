@@ -1,6 +1,7 @@
 package creds
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -14,10 +15,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"gatehouse/internal/privatefile"
 )
 
 // KeyFileName is the file in IssuerConfig.KeyDir that holds the issuer's
@@ -226,20 +228,12 @@ func RotateKeys(keyDir string, now time.Time) error {
 }
 
 func readIssuerKeyFile(path string) (*issuerKeyFile, os.FileInfo, error) {
-	fh, err := os.Open(path)
+	b, fi, err := privatefile.Read(path, 1<<20)
 	if err != nil {
 		return nil, nil, err
-	}
-	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, nil, fmt.Errorf("creds: %s is readable by other users (mode %v): make it 0600", path, fi.Mode().Perm())
 	}
 	var f issuerKeyFile
-	dec := json.NewDecoder(io.LimitReader(fh, 1<<20))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, nil, fmt.Errorf("creds: %s: %w", path, err)
@@ -256,27 +250,7 @@ func writeIssuerKeyFile(path string, f *issuerKeyFile) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".issuer-keys-*")
-	if err != nil {
-		return fmt.Errorf("creds: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("creds: %w", err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("creds: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("creds: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("creds: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := privatefile.Write(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("creds: %w", err)
 	}
 	return nil

@@ -18,9 +18,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
+
+	"gatehouse/internal/privatefile"
 )
 
 // KeyFileName is the file in Config.KeyDir that holds the signing keys.
@@ -256,26 +257,11 @@ func RotateKeys(keyDir string, now time.Time) error {
 }
 
 func readKeyFile(path string) (*keyFile, os.FileInfo, error) {
-	fh, err := os.Open(path)
+	b, fi, err := privatefile.Read(path, 1<<20)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, nil, fmt.Errorf("%s is accessible to other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
-	}
-	if fi.Size() > 1<<20 {
-		return nil, nil, fmt.Errorf("%s is larger than 1 MiB", path)
-	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(fh); err != nil {
-		return nil, nil, err
-	}
-	dec := json.NewDecoder(&buf)
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var f keyFile
 	if err := dec.Decode(&f); err != nil {
@@ -291,35 +277,11 @@ func readKeyFile(path string) (*keyFile, os.FileInfo, error) {
 // a reader sees the old or the new keys, never half of them. The file is
 // created 0600 in a 0700 directory.
 func writeKeyFile(path string, f *keyFile) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".idp-signing-keys-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return privatefile.Write(path, append(b, '\n'))
 }
 
 // keyStore holds the keys of a server: in memory, or in a file it re-reads
