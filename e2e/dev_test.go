@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +40,34 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// TestSourcesAreTracked reads every source file of the module. The binary
+// under test is built from them in a subprocess, which go test's result
+// cache cannot see; files a test opens are part of the cache key, so a
+// change anywhere invalidates a cached pass of this package.
+func TestSourcesAreTracked(t *testing.T) {
+	n := 0
+	filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != ".." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if name := d.Name(); strings.HasSuffix(name, ".go") || strings.HasSuffix(name, ".yaml") || name == "go.mod" || name == "go.sum" {
+			f, err := os.Open(path)
+			if err == nil {
+				io.Copy(io.Discard, f)
+				f.Close()
+				n++
+			}
+		}
+		return nil
+	})
+	if n < 50 {
+		t.Fatalf("read %d source files; is the test run from the module?", n)
+	}
 }
 
 type readyFile struct {
