@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -83,9 +84,16 @@ func (st *devStack) shutdown() {
 // gatewayMux serves gatehouse's own OIDC issuer (discovery and keys, for
 // broker mode) beside the gateway's routes.
 func gatewayMux(issuer *creds.Issuer, gw http.Handler) http.Handler {
+	if issuer == nil {
+		return gw
+	}
 	is := issuer.Handler()
+	prefix := ""
+	if u, err := url.Parse(issuer.URL()); err == nil {
+		prefix = u.Path
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == creds.DiscoveryPath || r.URL.Path == creds.JWKSPath {
+		if r.URL.Path == prefix+creds.DiscoveryPath || r.URL.Path == prefix+creds.JWKSPath {
 			is.ServeHTTP(w, r)
 			return
 		}

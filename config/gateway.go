@@ -11,6 +11,12 @@ type Gateway struct {
 	// Listen is the host:port of `gatehouse serve`; "" means :8443. The
 	// development gateway listens on dev.gateway instead.
 	Listen string `yaml:"listen,omitempty"`
+	// TLSCertFile and TLSKeyFile are the server certificate chain and key
+	// (PEM) of `gatehouse serve`. Without them serve listens in plain HTTP,
+	// allowed only on a loopback address (behind a TLS-terminating proxy
+	// on the same host).
+	TLSCertFile string `yaml:"tls_cert_file,omitempty"`
+	TLSKeyFile  string `yaml:"tls_key_file,omitempty"`
 	// PublicURL is the gateway's external URL, the resource of its RFC 9728
 	// metadata; "" in dev means the development gateway's URL.
 	PublicURL string `yaml:"public_url,omitempty"`
@@ -49,6 +55,9 @@ func (v *validator) gateway(f *File) {
 		if u, err := url.Parse(g.PublicURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
 			v.add("gateway.public_url", "%s: want an https URL", short(g.PublicURL))
 		}
+	}
+	if (g.TLSCertFile == "") != (g.TLSKeyFile == "") {
+		v.add("gateway.tls_key_file", "tls_cert_file and tls_key_file go together")
 	}
 	roles := map[string]bool{}
 	for _, r := range f.AuthZ.Roles {
