@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -117,4 +118,32 @@ func FilterTime(t time.Time) string {
 		t = r.Add(time.Microsecond)
 	}
 	return FormatTime(t)
+}
+
+// StoredRows is what SQL sinks' query results offer (database/sql's *Rows
+// and pgx's Rows both do): rows of (pos, data, hash).
+type StoredRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ReadEvents decodes query rows of (pos, data, hash) into events, for the
+// SQL sinks. The caller closes rows.
+func ReadEvents(rows StoredRows) ([]Event, error) {
+	var out []Event
+	for rows.Next() {
+		var pos int64
+		var data, hash string
+		if err := rows.Scan(&pos, &data, &hash); err != nil {
+			return nil, err
+		}
+		var e Event
+		if err := e.UnmarshalJSON([]byte(data)); err != nil {
+			return nil, fmt.Errorf("event at position %d: %w", pos, err)
+		}
+		e.Hash = hash
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

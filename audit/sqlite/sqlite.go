@@ -252,21 +252,8 @@ func (s *Sink) Query(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 		return nil, fmt.Errorf("sqlite: query: %w", err)
 	}
 	defer rows.Close()
-	var out []audit.Event
-	for rows.Next() {
-		var pos int64
-		var data, hash string
-		if err := rows.Scan(&pos, &data, &hash); err != nil {
-			return nil, fmt.Errorf("sqlite: query: %w", err)
-		}
-		var e audit.Event
-		if err := e.UnmarshalJSON([]byte(data)); err != nil {
-			return nil, fmt.Errorf("sqlite: event at position %d: %w", pos, err)
-		}
-		e.Hash = hash
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := audit.ReadEvents(rows)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: query: %w", err)
 	}
 	return out, nil
