@@ -91,7 +91,11 @@ func devFunctions(f *config.File, base string, env map[string]string) ([]runtime
 func execCredentials(broker *creds.Broker, issuerURL string) func(ctx context.Context, roleARN, session string) (aws.Credentials, error) {
 	return func(ctx context.Context, roleARN, session string) (aws.Credentials, error) {
 		p := &authn.Principal{IssuerName: "gatehouse-dev-lambda", Issuer: issuerURL, Subject: "function:" + session, Kind: authn.KindApp, Expiry: time.Now().Add(time.Hour)}
-		s, err := broker.Credentials(ctx, creds.Request{Principal: p, Role: "fn-" + session})
+		req := creds.Request{Principal: p, Role: "fn-" + session}
+		if len(session) >= 2 {
+			req.SessionName = session // as Lambda names execution-role sessions
+		}
+		s, err := broker.Credentials(ctx, req)
 		if err != nil {
 			return aws.Credentials{}, err
 		}

@@ -97,6 +97,10 @@ type Request struct {
 	// Token is the caller's raw access token, for web_identity roles only.
 	// It is sent to STS and nowhere else; it is never logged or cached.
 	Token string
+	// SessionName, when set, is the RoleSessionName (2–64 of [\w+=,.@-]),
+	// for workloads that are not people, such as a function's execution
+	// role; "" means one derived from the principal (never personal data).
+	SessionName string
 	// SessionPolicy is an optional inline session policy (JSON, at most
 	// 2048 bytes) narrowing the role, such as InvokePolicy(functionARN).
 	// Part of the cache key.
@@ -350,7 +354,10 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*Session, error)
 	var tagBuf [len(tagOrder)]tag
 	var keyBuf [512]byte
 	tags := r.appendTags(tagBuf[:0], p)
-	key := appendKey(keyBuf[:0], r.Name, p, tags, req.SessionPolicy)
+	if req.SessionName != "" && !validSessionName(req.SessionName) {
+		return nil, fmt.Errorf("%w: %q", ErrSessionName, req.SessionName)
+	}
+	key := appendKey(keyBuf[:0], r.Name, p, tags, req.SessionPolicy, req.SessionName)
 	now := b.now()
 	e := b.cache.get(key)
 	if e != nil {
@@ -441,7 +448,10 @@ func (b *Broker) fetch(ctx context.Context, key string, r *role, req Request, ta
 // assume makes the STS call of r's mode.
 func (b *Broker) assume(ctx context.Context, r *role, req Request, tags []tag) (*Session, error) {
 	p := req.Principal
-	name := sessionName(p)
+	name := req.SessionName
+	if name == "" {
+		name = sessionName(p)
+	}
 	var policy *string
 	if req.SessionPolicy != "" {
 		policy = aws.String(req.SessionPolicy)

@@ -90,7 +90,7 @@ func (c *cache) len() int {
 // (agent, groups, ...: a principal whose tags change gets a new session),
 // and the session policy. Each field is length-prefixed, so no field's
 // content can shift a boundary.
-func appendKey(dst []byte, role string, p *authn.Principal, tags []tag, policy string) []byte {
+func appendKey(dst []byte, role string, p *authn.Principal, tags []tag, policy, sessionName string) []byte {
 	field := func(dst []byte, s string) []byte {
 		return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
 	}
@@ -99,6 +99,7 @@ func appendKey(dst []byte, role string, p *authn.Principal, tags []tag, policy s
 	dst = field(dst, p.Tenant)
 	dst = field(dst, p.Subject)
 	dst = field(dst, policy)
+	dst = field(dst, sessionName)
 	for _, t := range tags {
 		dst = field(dst, t.Key)
 		dst = field(dst, t.Value)

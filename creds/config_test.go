@@ -95,6 +95,8 @@ func TestRequestErrors(t *testing.T) {
 		{"policy too long", Request{Principal: p, Role: "entra", Token: "t", SessionPolicy: `{"x":"` + strings.Repeat("a", 2048) + `"}`}, ErrSessionPolicy},
 		{"policy outside Latin-1", Request{Principal: p, Role: "entra", Token: "t", SessionPolicy: `{"Sid":"✓"}`}, ErrSessionPolicy},
 		{"policy with a control character", Request{Principal: p, Role: "entra", Token: "t", SessionPolicy: "{\"a\":\x01}"}, ErrSessionPolicy},
+		{"session name of one character", Request{Principal: p, Role: "entra", Token: "t", SessionName: "x"}, ErrSessionName},
+		{"session name with a space", Request{Principal: p, Role: "entra", Token: "t", SessionName: "a b"}, ErrSessionName},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := b.Credentials(ctx, tt.req); !errors.Is(err, tt.want) {

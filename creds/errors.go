@@ -36,6 +36,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errors that are the caller's or the configuration's fault, not a
 // principal's: the gateway answers them as internal errors.
 var (
+	// ErrSessionName: Request.SessionName is not a valid RoleSessionName.
+	ErrSessionName = errors.New("creds: invalid session name")
 	// ErrUnknownRole: the request names a role the Config does not define.
 	ErrUnknownRole = errors.New("creds: unknown role")
 	// ErrNoToken: a web_identity role was asked for without the caller's token.

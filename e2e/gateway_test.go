@@ -68,7 +68,7 @@ func TestGatewayPipeline(t *testing.T) {
 	if r.status != 200 || r.header.Get("X-Request-Id") == "" {
 		t.Fatalf("alice GET /whoami: %d %s", r.status, r.body)
 	}
-	if !strings.Contains(r.body, "gatehouse-fn-whoami") || !strings.Contains(r.body, "2d4acc68-9d83-4609-a6f0-96e989303d16") {
+	if !strings.Contains(r.body, "assumed-role/gatehouse-fn-whoami/whoami") || !strings.Contains(r.body, "2d4acc68-9d83-4609-a6f0-96e989303d16") {
 		t.Errorf("whoami does not show its execution role and the caller:\n%s", r.body)
 	}
 
