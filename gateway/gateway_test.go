@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/audit"
+	"gatehouse/authn"
+	"gatehouse/authz"
+	"gatehouse/creds"
+	"gatehouse/invoke"
+)
+
+// The steps' real implementations are tested against real servers in their
+// own packages and end to end in e2e. Here each collaborator is a small
+// fake so that every failure of every step can be forced deterministically
+// (an STS outage, an audit trail that is down) and the one mapping from
+// error to response checked with the event it leaves.
+
+type fakeVerifier struct{ err error }
+
+func (f fakeVerifier) Verify(context.Context, string) (*authn.Principal, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &authn.Principal{Subject: "oid-1", Tenant: "tid-1", Kind: authn.KindUser, App: "app-1",
+		Claims: map[string]any{"upn": "alice@contoso.example", "azpacr": "0"}}, nil
+}
+func (fakeVerifier) Ready() bool { return true }
+
+type fakePolicy struct{ allow bool }
+
+func (f fakePolicy) Decide(*authn.Principal, authz.Request) authz.Decision {
+	if f.allow {
+		return authz.Decision{Allow: true, Role: "reader", Policies: []string{"rule-1/reader"}}
+	}
+	return authz.Decision{Reason: "no rule grants a role", Policies: nil}
+}
+
+type fakeBroker struct{ err error }
+
+func (f fakeBroker) Credentials(context.Context, creds.Request) (*creds.Session, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &creds.Session{SessionName: "oid-1", AssumedRoleARN: "arn:aws:sts::000000000000:assumed-role/r/oid-1"}, nil
+}
+
+type fakeTarget struct{ err error }
+
+func (f fakeTarget) Invoke(_ context.Context, w http.ResponseWriter, _ *http.Request, _ invoke.Call) (*invoke.Outcome, error) {
+	if f.err != nil {
+		return &invoke.Outcome{TargetRequestID: "lambda-req"}, f.err
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte("hello"))
+	return &invoke.Outcome{Status: 200, TargetRequestID: "lambda-req"}, nil
+}
+
+type fakeRecorder struct {
+	events []*audit.Event
+	err    error
+}
+
+func (f *fakeRecorder) Record(_ context.Context, ev *audit.Event) error {
+	f.events = append(f.events, ev)
+	return f.err
+}
+
+func TestPipelineOutcomes(t *testing.T) {
+	tests := []struct {
+		name       string
+		bearer     string
+		verifier   fakeVerifier
+		policy     fakePolicy
+		broker     fakeBroker
+		target     fakeTarget
+		recordErr  error
+		wantStatus int
+		wantHeader map[string]string // header -> substring
+		wantEvent  func(*audit.Event) string
+	}{
+		{name: "allowed", bearer: "t", policy: fakePolicy{allow: true}, wantStatus: 200,
+			wantEvent: func(ev *audit.Event) string {
+				if ev.Decision != audit.DecisionAllow || ev.Role != "reader" || ev.TargetRequestID != "lambda-req" || ev.STSSession != "oid-1" || ev.Principal != "p:tid-1/oid-1" {
+					return "allowed event incomplete"
+				}
+				if _, leaked := ev.Claims["upn"]; leaked || ev.Claims["azpacr"] != "0" {
+					return "claims not filtered by the allow-list"
+				}
+				return ""
+			}},
+		{name: "no token", wantStatus: 401, wantHeader: map[string]string{"WWW-Authenticate": `Bearer realm="gatehouse", resource_metadata=`},
+			wantEvent: func(ev *audit.Event) string {
+				if ev.Decision != audit.DecisionError || ev.Check != authn.CheckRequest {
+					return "no-token event"
+				}
+				return ""
+			}},
+		{name: "bad token", bearer: "t", verifier: fakeVerifier{err: &authn.Error{Kind: authn.InvalidToken, Check: "signature", Reason: "signature does not verify"}},
+			wantStatus: 401, wantHeader: map[string]string{"WWW-Authenticate": `error="invalid_token", error_description="signature: signature does not verify"`}},
+		{name: "issuer keys unavailable", bearer: "t", verifier: fakeVerifier{err: &authn.Error{Kind: authn.Unavailable, Check: "keys", Reason: "keys unavailable"}},
+			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "30"}},
+		{name: "policy denial", bearer: "t", wantStatus: 403, wantHeader: map[string]string{"WWW-Authenticate": `error="insufficient_scope"`},
+			wantEvent: func(ev *audit.Event) string {
+				if ev.Decision != audit.DecisionDeny {
+					return "deny not recorded as deny"
+				}
+				return ""
+			}},
+		{name: "trust policy refused", bearer: "t", policy: fakePolicy{allow: true}, broker: fakeBroker{err: &creds.Error{Status: 403, Role: "reader", Reason: `role "reader" refused the session`}},
+			wantStatus: 403},
+		{name: "STS outage", bearer: "t", policy: fakePolicy{allow: true}, broker: fakeBroker{err: &creds.Error{Status: 503, Role: "reader", Reason: "STS unavailable", RetryAfter: 1500 * time.Millisecond}},
+			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "2"}},
+		{name: "function timed out", bearer: "t", policy: fakePolicy{allow: true}, target: fakeTarget{err: &invoke.Error{Status: 504, Code: "function_timeout", Reason: "the function timed out"}},
+			wantStatus: 504, wantEvent: func(ev *audit.Event) string {
+				if ev.TargetRequestID != "lambda-req" || ev.ErrorClass != "target:function_timeout" {
+					return "timeout event lacks the target request id or class"
+				}
+				return ""
+			}},
+		{name: "throttled", bearer: "t", policy: fakePolicy{allow: true}, target: fakeTarget{err: &invoke.Error{Status: 429, Code: "throttled", Reason: "too many requests", RetryAfter: 7}},
+			wantStatus: 429, wantHeader: map[string]string{"Retry-After": "7"}},
+		{name: "audit trail down fails closed", bearer: "t", policy: fakePolicy{allow: true}, recordErr: audit.ErrUnavailable,
+			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "5"}},
+		{name: "a bug is a 500 with only the request id", bearer: "t", policy: fakePolicy{allow: true}, target: fakeTarget{err: errors.New("internal detail 10.0.0.7")},
+			wantStatus: 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &fakeRecorder{err: tc.recordErr}
+			g, err := New(Config{
+				Routes: []Route{{ID: "hello", Method: "GET", Path: "/hello", Target: tc.target, TargetName: "hello", Action: "invoke",
+					Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "hello"}}},
+				Verifier: tc.verifier, Policy: tc.policy, Broker: tc.broker, Recorder: rec,
+				Pseudonym:     func(tenant, subject string) string { return "p:" + tenant + "/" + subject },
+				ClaimsAllowed: []string{"azpacr", "upn"},
+				Metadata:      ResourceMetadata{Resource: "https://gw.example"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest("GET", "/hello", nil)
+			if tc.bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.bearer)
+			}
+			w := httptest.NewRecorder()
+			g.Handler().ServeHTTP(w, req)
+			if w.Code != tc.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, tc.wantStatus, w.Body)
+			}
+			reqID := w.Header().Get("X-Request-Id")
+			if reqID == "" {
+				t.Error("no X-Request-Id")
+			}
+			for h, want := range tc.wantHeader {
+				if got := w.Header().Get(h); !strings.Contains(got, want) {
+					t.Errorf("%s = %q, want it to contain %q", h, got, want)
+				}
+			}
+			if tc.wantStatus >= 400 && (!strings.Contains(w.Body.String(), reqID) || strings.Contains(w.Body.String(), "10.0.0.7")) {
+				t.Errorf("error body %s: want the request id and no internal detail", w.Body)
+			}
+			if len(rec.events) != 1 {
+				t.Fatalf("%d events recorded, want exactly 1", len(rec.events))
+			}
+			ev := rec.events[0]
+			if ev.RequestID != reqID || ev.Route != "hello" || (tc.recordErr == nil && ev.Status != tc.wantStatus) {
+				t.Errorf("event = %+v", ev)
+			}
+			if tc.wantEvent != nil {
+				if msg := tc.wantEvent(ev); msg != "" {
+					t.Errorf("%s: %+v", msg, ev)
+				}
+			}
+		})
+	}
+}
+
+func TestNewRefusesUnprotectedRoutes(t *testing.T) {
+	base := Config{Verifier: fakeVerifier{}, Policy: fakePolicy{}, Broker: fakeBroker{}, Recorder: &fakeRecorder{}, Pseudonym: func(a, b string) string { return a + b }}
+	for _, rt := range []Route{
+		{ID: "no-target", Path: "/x", Action: "invoke", Resource: authz.Resource{Kind: "function", Name: "x"}},
+		{ID: "no-action", Path: "/x", Target: fakeTarget{}, Resource: authz.Resource{Kind: "function", Name: "x"}},
+		{ID: "no-resource", Path: "/x", Target: fakeTarget{}, Action: "invoke"},
+		{ID: "bad-pattern", Path: "/x/{", Target: fakeTarget{}, Action: "invoke", Resource: authz.Resource{Kind: "function", Name: "x"}},
+	} {
+		cfg := base
+		cfg.Routes = []Route{rt}
+		if _, err := New(cfg); err == nil {
+			t.Errorf("route %s accepted", rt.ID)
+		}
+	}
+	if _, err := New(Config{Routes: nil}); err == nil {
+		t.Error("a gateway without its steps was built")
+	}
+}
