@@ -149,7 +149,7 @@ func buildGateway(f *config.File, parts gatewayParts) (*gateway.Gateway, error) 
 	var scopes []string
 	return gateway.New(gateway.Config{
 		Routes: routes, Verifier: parts.verifier, Policy: parts.policy, Broker: parts.broker, Recorder: parts.recorder,
-		Pseudonym: parts.pseudo.Principal, Logger: parts.log, ClaimsAllowed: f.Audit.Claims,
+		Pseudonym: parts.pseudo.Principal, Logger: parts.log, ClaimsAllowed: f.Audit.Claims, Metrics: gateway.NewMetrics(),
 		Metadata: gateway.ResourceMetadata{Resource: parts.publicURL, AuthorizationServers: parts.issuers, ScopesSupported: scopes, ResourceName: "gatehouse"},
 	})
 }

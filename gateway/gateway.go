@@ -78,6 +78,8 @@ type Config struct {
 	// ClaimsAllowed are the token claims stored in audit events
 	// (audit.SanitizeClaims keeps personal ones out whatever it says).
 	ClaimsAllowed []string
+	// Metrics, when set, are updated per request and served at /metrics.
+	Metrics *Metrics
 	// MaxResponseBytes bounds a buffered target response; 0 means 7 MiB.
 	MaxResponseBytes int
 	Logger           *slog.Logger
@@ -180,6 +182,13 @@ func (g *Gateway) Handler() http.Handler {
 		case "/healthz":
 			w.Write([]byte("ok\n"))
 			return
+		case "/metrics":
+			if g.cfg.Metrics == nil {
+				writeJSONError(w, http.StatusNotFound, "not_found", "no route", reqID)
+				return
+			}
+			g.cfg.Metrics.handler().ServeHTTP(w, r)
+			return
 		case "/readyz":
 			if !g.cfg.Verifier.Ready() {
 				http.Error(w, "issuer keys not loaded", http.StatusServiceUnavailable)
@@ -229,6 +238,7 @@ func (g *Gateway) routeHandler(rt *Route) http.Handler {
 		}
 		ev.LatencyMicros = g.now().Sub(start).Microseconds()
 		if err := g.cfg.Recorder.Record(context.WithoutCancel(r.Context()), ev); err != nil {
+			g.cfg.Metrics.observe(rt.ID, http.StatusServiceUnavailable, audit.DecisionError, g.now().Sub(start))
 			// The trail could not take the event: refuse rather than answer
 			// without a record (fail closed).
 			g.log.Error("gateway: audit record failed; refusing the request", "request_id", reqID, "err", err)
@@ -237,6 +247,7 @@ func (g *Gateway) routeHandler(rt *Route) http.Handler {
 			return
 		}
 		buf.flushTo(w)
+		g.cfg.Metrics.observe(rt.ID, ev.Status, ev.Decision, g.now().Sub(start))
 	})
 }
 

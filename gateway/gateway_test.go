@@ -200,3 +200,36 @@ func TestNewRefusesUnprotectedRoutes(t *testing.T) {
 		t.Error("a gateway without its steps was built")
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	m := NewMetrics()
+	g, err := New(Config{
+		Routes: []Route{{ID: "hello", Method: "GET", Path: "/hello", Target: fakeTarget{}, TargetName: "hello", Action: "invoke",
+			Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "hello"}}},
+		Verifier: fakeVerifier{}, Policy: fakePolicy{allow: true}, Broker: fakeBroker{}, Recorder: &fakeRecorder{},
+		Pseudonym: func(a, b string) string { return a + b }, Metrics: m,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Handler()
+	for _, bearer := range []string{"t", "t", ""} {
+		req := httptest.NewRequest("GET", "/hello", nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body := w.Body.String()
+	for _, want := range []string{
+		`gatehouse_requests_total{decision="allow",route="hello",status="200"} 2`,
+		`gatehouse_requests_total{decision="error",route="hello",status="401"} 1`,
+		`gatehouse_request_duration_seconds_count{route="hello"} 3`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
