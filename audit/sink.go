@@ -147,3 +147,22 @@ func ReadEvents(rows StoredRows) ([]Event, error) {
 	}
 	return out, rows.Err()
 }
+
+// ReadCheckpoints decodes query rows of (chain, seq, hash, time, final,
+// key_id, sig) into checkpoints, for the SQL sinks. The caller closes rows.
+func ReadCheckpoints(rows StoredRows) ([]Checkpoint, error) {
+	var out []Checkpoint
+	for rows.Next() {
+		var cp Checkpoint
+		var t string
+		if err := rows.Scan(&cp.Chain, &cp.Seq, &cp.Hash, &t, &cp.Final, &cp.KeyID, &cp.Sig); err != nil {
+			return nil, err
+		}
+		var err error
+		if cp.Time, err = time.Parse(TimeLayout, t); err != nil {
+			return nil, fmt.Errorf("checkpoint time %q: %w", t, err)
+		}
+		out = append(out, cp)
+	}
+	return out, rows.Err()
+}

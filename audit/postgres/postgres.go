@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"gatehouse/audit"
 
@@ -247,19 +246,8 @@ func (s *Sink) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
 		return nil, fmt.Errorf("postgres: checkpoints: %w", err)
 	}
 	defer rows.Close()
-	var out []audit.Checkpoint
-	for rows.Next() {
-		var cp audit.Checkpoint
-		var t string
-		if err := rows.Scan(&cp.Chain, &cp.Seq, &cp.Hash, &t, &cp.Final, &cp.KeyID, &cp.Sig); err != nil {
-			return nil, fmt.Errorf("postgres: checkpoints: %w", err)
-		}
-		if cp.Time, err = time.Parse(audit.TimeLayout, t); err != nil {
-			return nil, fmt.Errorf("postgres: checkpoint time %q: %w", t, err)
-		}
-		out = append(out, cp)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := audit.ReadCheckpoints(rows)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: checkpoints: %w", err)
 	}
 	return out, nil
