@@ -54,6 +54,7 @@ type keySet struct {
 	state       atomic.Pointer[keyState]
 	lastAttempt atomic.Int64 // unix nanos of the last fetch attempt (success or not)
 	fetches     atomic.Int64 // number of fetch attempts, for metrics and tests
+	failures    atomic.Int64 // failed fetch attempts
 	refreshing  atomic.Bool  // a background refresh is running
 	flight      singleflight.Group
 }
@@ -144,6 +145,7 @@ func (ks *keySet) refresh(ctx context.Context, seen *keyState) error {
 		defer cancel()
 		keys, err := ks.fetch(fctx)
 		if err != nil {
+			ks.failures.Add(1)
 			return nil, err
 		}
 		ks.install(keys)

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,6 +27,8 @@ type Verifier struct {
 	templated []*issuer          // Entra issuers with "{tenantid}"
 	all       []*issuer
 	cache     *tokenCache
+	hits      atomic.Int64 // verified-token cache hits, for metrics
+	misses    atomic.Int64 // tokens verified in full
 	maxBytes  int
 	now       func() time.Time
 }
@@ -252,9 +255,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	now := v.now()
 	if v.cache != nil {
 		if p, err := v.cache.get(raw, now); p != nil || err != nil {
+			v.hits.Add(1)
 			return p, err
 		}
 	}
+	v.misses.Add(1)
 	t, err := parseJWS(raw)
 	if err != nil {
 		return nil, err

@@ -158,6 +158,9 @@ type Broker struct {
 	flights singleflight.Group
 	backoff map[Mode]*backoff
 	misses  atomic.Int64 // requests that found no fresh session (for tests and metrics)
+	hits    atomic.Int64 // requests served from the cache
+	calls   atomic.Int64 // STS calls made
+	failed  atomic.Int64 // STS calls that failed
 }
 
 // New checks cfg (every problem is reported, joined) and returns a Broker.
@@ -362,9 +365,11 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*Session, error)
 	e := b.cache.get(key)
 	if e != nil {
 		if now.Before(e.refreshAt) {
+			b.hits.Add(1)
 			return e.sess, nil
 		}
 		if now.Before(e.expires) && now.UnixNano() < e.retryAt.Load() {
+			b.hits.Add(1)
 			return e.sess, nil // refresh failed a moment ago: serve it while it is valid
 		}
 	}
@@ -413,9 +418,11 @@ func (b *Broker) fetch(ctx context.Context, key string, r *role, req Request, ta
 		}
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stsTimeout)
 		defer cancel()
+		b.calls.Add(1)
 		sess, err := b.assume(callCtx, r, req, tags)
 		now := b.now()
 		if err != nil {
+			b.failed.Add(1)
 			ce := classify(r.Name, err)
 			if ce.Status == http.StatusServiceUnavailable {
 				ce.RetryAfter = bo.failed(now)

@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/audit"
@@ -47,12 +50,22 @@ type Route struct {
 	ID string
 	// Method is the HTTP method, "" for any.
 	Method string
+	// Host, when set, is the only host the route answers (matched against
+	// the request's Host without its port).
+	Host string
 	// Path is a net/http ServeMux path pattern, such as "/reports/{id}".
 	Path string
+	// Issuers, when set, are the only issuers (authn IssuerConfig names)
+	// whose tokens the route accepts; Audiences, when set, the only `aud`
+	// values. Tokens outside them get 401 invalid_token.
+	Issuers   []string
+	Audiences []string
 	// Target is step 4; TargetName names it in the audit trail.
 	Target     invoke.Target
 	TargetName string
-	// Action and Resource are what the request asks of policy.
+	// Action and Resource are what the request asks of policy. An empty
+	// Action means read for GET, HEAD and OPTIONS requests and write for
+	// any other method.
 	Action   string
 	Resource authz.Resource
 	// Role, when set, is the only role the request may run under.
@@ -60,6 +73,19 @@ type Route struct {
 	// SessionPolicy narrows the role's credentials to this target (for a
 	// function, creds.InvokePolicy(its ARN)); "" for none.
 	SessionPolicy string
+	// NoCredentials skips step 3: the target needs no AWS credentials (an
+	// HTTP upstream gets a signed identity assertion instead).
+	NoCredentials bool
+}
+
+// streamer is a target whose responses are streamed, not buffered (an HTTP
+// upstream: server-sent events, WebSockets). Its audit event is committed
+// when the response headers are ready, before the first byte leaves.
+type streamer interface{ Streams() bool }
+
+func streams(t invoke.Target) bool {
+	s, ok := t.(streamer)
+	return ok && s.Streams()
 }
 
 // Config configures a Gateway. Every part is required.
@@ -82,6 +108,9 @@ type Config struct {
 	Metrics *Metrics
 	// MaxResponseBytes bounds a buffered target response; 0 means 7 MiB.
 	MaxResponseBytes int
+	// MaxRequestBytes bounds a request body; 0 means 6 MiB. Larger bodies
+	// get 413.
+	MaxRequestBytes int64
 	Logger           *slog.Logger
 	Now              func() time.Time
 }
@@ -101,20 +130,21 @@ const metadataPath = "/.well-known/oauth-protected-resource"
 // Gateway is the HTTP entry point.
 type Gateway struct {
 	cfg     Config
-	mux     *http.ServeMux
+	routes  atomic.Pointer[http.ServeMux] // swapped whole by SetRoutes
 	log     *slog.Logger
 	now     func() time.Time
 	maxResp int
+	maxReq  int64
 }
 
 // New checks cfg and builds the routing table. A route whose protection
-// cannot be honoured (no target, no action, no resource) is refused: the
+// cannot be honoured (no target, no resource, no path) is refused: the
 // gateway never serves a route unprotected by accident.
 func New(cfg Config) (*Gateway, error) {
 	if cfg.Verifier == nil || cfg.Policy == nil || cfg.Broker == nil || cfg.Recorder == nil || cfg.Pseudonym == nil {
 		return nil, errors.New("gateway: verifier, policy, broker, recorder and pseudonym are all required")
 	}
-	g := &Gateway{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, now: cfg.Now, maxResp: cfg.MaxResponseBytes}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, maxResp: cfg.MaxResponseBytes, maxReq: cfg.MaxRequestBytes}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -124,31 +154,60 @@ func New(cfg Config) (*Gateway, error) {
 	if g.maxResp == 0 {
 		g.maxResp = 7 << 20
 	}
+	if g.maxReq == 0 {
+		g.maxReq = 6 << 20
+	}
 	if g.cfg.Metadata.BearerMethods == nil {
 		g.cfg.Metadata.BearerMethods = []string{"header"}
 	}
+	mux, err := g.table(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	g.routes.Store(mux)
+	return g, nil
+}
+
+// SetRoutes replaces the routing table at once: requests already routed
+// finish on the routes they matched, new ones see the new table. On error
+// the current table stays.
+func (g *Gateway) SetRoutes(routes []Route) error {
+	mux, err := g.table(routes)
+	if err != nil {
+		return err
+	}
+	g.routes.Store(mux)
+	return nil
+}
+
+// table builds the routing table, refusing every route it cannot protect.
+func (g *Gateway) table(routes []Route) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
 	var errs []error
 	seen := map[string]bool{}
-	for i := range cfg.Routes {
-		rt := cfg.Routes[i]
+	for i := range routes {
+		rt := routes[i] // a copy the handler owns
 		switch {
 		case rt.ID == "" || seen[rt.ID]:
 			errs = append(errs, fmt.Errorf("gateway: route %d: missing or duplicate id %q", i, rt.ID))
 			continue
-		case rt.Target == nil || rt.Action == "" || rt.Resource.Name == "" || rt.Path == "" || rt.Path[0] != '/':
-			errs = append(errs, fmt.Errorf("gateway: route %s: needs a path, a target, an action and a resource", rt.ID))
+		case rt.Target == nil || rt.Resource.Name == "" || rt.Path == "" || rt.Path[0] != '/':
+			errs = append(errs, fmt.Errorf("gateway: route %s: needs a path, a target and a resource", rt.ID))
+			continue
+		case strings.ContainsAny(rt.Host, "/ {}"):
+			errs = append(errs, fmt.Errorf("gateway: route %s: host %q is not a host name", rt.ID, rt.Host))
 			continue
 		}
 		seen[rt.ID] = true
-		pattern := rt.Path
+		pattern := rt.Host + rt.Path
 		if rt.Method != "" {
-			pattern = rt.Method + " " + rt.Path
+			pattern = rt.Method + " " + pattern
 		}
-		if err := register(g.mux, pattern, g.routeHandler(&cfg.Routes[i])); err != nil {
+		if err := register(mux, pattern, g.routeHandler(&rt)); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: route %s: %w", rt.ID, err))
 		}
 	}
-	return g, errors.Join(errs...)
+	return mux, errors.Join(errs...)
 }
 
 // register adds a pattern, turning ServeMux's panics on bad or conflicting
@@ -197,7 +256,7 @@ func (g *Gateway) Handler() http.Handler {
 			w.Write([]byte("ok\n"))
 			return
 		}
-		h, pattern := g.mux.Handler(r)
+		h, pattern := g.routes.Load().Handler(r)
 		if pattern == "" {
 			writeJSONError(w, http.StatusNotFound, "not_found", "no route", reqID)
 			return
@@ -215,40 +274,104 @@ func newRequestID() string {
 }
 
 // routeHandler runs the pipeline for one route and records the event
-// before the buffered response leaves.
+// before the response leaves: a buffered response after the whole call, a
+// streamed one (HTTP upstream) once its status is known.
 func (g *Gateway) routeHandler(rt *Route) http.Handler {
+	stream := streams(rt.Target)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := g.now()
 		reqID, _ := r.Context().Value(requestIDKey{}).(string)
 		ev := &audit.Event{
-			Time: start, RequestID: reqID, Route: rt.ID, Action: rt.Action,
+			Time: start, RequestID: reqID, Route: rt.ID, Action: action(rt, r),
 			Resource: rt.Resource.Kind + ":" + rt.Resource.Name, Target: rt.TargetName,
 		}
+		if r.ContentLength > g.maxReq {
+			buf := newBufferedWriter(g.maxResp)
+			writeJSONError(buf, http.StatusRequestEntityTooLarge, "request_too_large", "the request body is too large", reqID)
+			ev.Status, ev.ErrorClass = http.StatusRequestEntityTooLarge, "request_too_large"
+			g.finish(w, r, rt, ev, start, buf)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, g.maxReq)
+		if stream {
+			g.serveStreamed(w, r, rt, ev, start)
+			return
+		}
 		buf := newBufferedWriter(g.maxResp)
-		err := g.run(buf, r, rt, ev, reqID)
-		if err != nil {
+		if err := g.run(buf, r, rt, ev, reqID); err != nil {
 			buf.reset()
 			ev.Status = g.writeError(buf, r, err, reqID, ev)
 		} else {
-			ev.Status = buf.status()
-			ev.Decision = audit.DecisionAllow
+			ev.Status, ev.Decision = buf.status(), audit.DecisionAllow
 		}
-		if ev.Decision == "" {
-			ev.Decision = audit.DecisionError
-		}
-		ev.LatencyMicros = g.now().Sub(start).Microseconds()
-		if err := g.cfg.Recorder.Record(context.WithoutCancel(r.Context()), ev); err != nil {
-			g.cfg.Metrics.observe(rt.ID, http.StatusServiceUnavailable, audit.DecisionError, g.now().Sub(start))
-			// The trail could not take the event: refuse rather than answer
-			// without a record (fail closed).
-			g.log.Error("gateway: audit record failed; refusing the request", "request_id", reqID, "err", err)
-			w.Header().Set("Retry-After", "5")
-			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the audit trail is unavailable", reqID)
-			return
-		}
-		buf.flushTo(w)
-		g.cfg.Metrics.observe(rt.ID, ev.Status, ev.Decision, g.now().Sub(start))
+		g.finish(w, r, rt, ev, start, buf)
 	})
+}
+
+// finish records ev, then sends the buffered response; if the trail cannot
+// take the event the caller gets 503 instead (fail closed).
+func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, rt *Route, ev *audit.Event, start time.Time, buf *bufferedWriter) {
+	if ev.Decision == "" {
+		ev.Decision = audit.DecisionError
+	}
+	ev.LatencyMicros = g.now().Sub(start).Microseconds()
+	if !g.record(w, r, rt, ev, start) {
+		return
+	}
+	buf.flushTo(w)
+	g.cfg.Metrics.observe(rt.ID, ev.Status, ev.Decision, g.now().Sub(start))
+}
+
+// record commits ev; on failure it answers 503 and returns false.
+func (g *Gateway) record(w http.ResponseWriter, r *http.Request, rt *Route, ev *audit.Event, start time.Time) bool {
+	if err := g.cfg.Recorder.Record(context.WithoutCancel(r.Context()), ev); err != nil {
+		g.cfg.Metrics.observe(rt.ID, http.StatusServiceUnavailable, audit.DecisionError, g.now().Sub(start))
+		// The trail could not take the event: refuse rather than answer
+		// without a record (fail closed).
+		g.log.Error("gateway: audit record failed; refusing the request", "request_id", ev.RequestID, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the audit trail is unavailable", ev.RequestID)
+		return false
+	}
+	return true
+}
+
+// serveStreamed runs the pipeline for a streaming target: the event is
+// recorded when the target sets its status (before any byte of the body
+// leaves), or after run if the call failed before that.
+func (g *Gateway) serveStreamed(w http.ResponseWriter, r *http.Request, rt *Route, ev *audit.Event, start time.Time) {
+	cw := &commitWriter{w: w, commit: func(status int) bool {
+		ev.Status, ev.Decision = status, audit.DecisionAllow
+		ev.LatencyMicros = g.now().Sub(start).Microseconds()
+		return g.record(w, r, rt, ev, start)
+	}}
+	err := g.run(cw, r, rt, ev, ev.RequestID)
+	if cw.committed {
+		if cw.ok {
+			g.cfg.Metrics.observe(rt.ID, ev.Status, ev.Decision, g.now().Sub(start))
+		}
+		return
+	}
+	buf := newBufferedWriter(g.maxResp)
+	if err != nil {
+		ev.Status = g.writeError(buf, r, err, ev.RequestID, ev)
+	} else {
+		// The target returned without a response: an empty 200.
+		ev.Status, ev.Decision = http.StatusOK, audit.DecisionAllow
+	}
+	g.finish(w, r, rt, ev, start, buf)
+}
+
+// action is the route's action, or by the request's method when unset.
+func action(rt *Route, r *http.Request) string {
+	if rt.Action != "" {
+		return rt.Action
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return authz.ActionRead
+	}
+	return authz.ActionWrite
 }
 
 // run is the pipeline: each step returns its result or an error.
@@ -262,8 +385,11 @@ func (g *Gateway) run(w http.ResponseWriter, r *http.Request, rt *Route, ev *aud
 		return err
 	}
 	g.describe(ev, p)
+	if err := accepts(rt, p); err != nil {
+		return err
+	}
 	d := g.cfg.Policy.Decide(p, authz.Request{ // 2 authz
-		Action: rt.Action, Resource: rt.Resource, Role: rt.Role,
+		Action: ev.Action, Resource: rt.Resource, Role: rt.Role,
 		Method: r.Method, Path: r.URL.Path, SourceIP: clientIP(r), Time: ev.Time,
 	})
 	ev.Policies, ev.Role = d.Policies, d.Role
@@ -272,13 +398,16 @@ func (g *Gateway) run(w http.ResponseWriter, r *http.Request, rt *Route, ev *aud
 		return d.Err()
 	}
 	ev.Decision = audit.DecisionAllow
-	s, err := g.cfg.Broker.Credentials(r.Context(), creds.Request{ // 3 creds
-		Principal: p, Role: d.Role, Token: string(raw), SessionPolicy: rt.SessionPolicy,
-	})
-	if err != nil {
-		return err
+	s := &creds.Session{}
+	if !rt.NoCredentials {
+		s, err = g.cfg.Broker.Credentials(r.Context(), creds.Request{ // 3 creds
+			Principal: p, Role: d.Role, Token: string(raw), SessionPolicy: rt.SessionPolicy,
+		})
+		if err != nil {
+			return err
+		}
+		ev.STSSession = s.SessionName
 	}
-	ev.STSSession = s.SessionName
 	out, err := rt.Target.Invoke(r.Context(), w, r, invoke.Call{ // 4 invoke
 		Principal: p, Credentials: s.Credentials, Role: d.Role, RoleSession: s.AssumedRoleARN,
 		Policies: d.Policies, RequestID: reqID, RouteKey: routeKey(rt), RawPath: r.URL.Path,
@@ -307,6 +436,30 @@ func (g *Gateway) describe(ev *audit.Event, p *authn.Principal) {
 		}
 		ev.Agents = append(ev.Agents, ag)
 	}
+}
+
+// accepts applies the route's own issuer and audience restrictions to a
+// token the verifier accepted.
+func accepts(rt *Route, p *authn.Principal) error {
+	if len(rt.Issuers) > 0 && !slices.Contains(rt.Issuers, p.IssuerName) {
+		return &authn.Error{Kind: authn.InvalidToken, Check: authn.CheckIssuer, Reason: "tokens of this issuer are not accepted on this route"}
+	}
+	if len(rt.Audiences) == 0 {
+		return nil
+	}
+	switch aud := p.Claims["aud"].(type) {
+	case string:
+		if slices.Contains(rt.Audiences, aud) {
+			return nil
+		}
+	case []any:
+		for _, a := range aud {
+			if s, ok := a.(string); ok && slices.Contains(rt.Audiences, s) {
+				return nil
+			}
+		}
+	}
+	return &authn.Error{Kind: authn.InvalidToken, Check: authn.CheckAudience, Reason: "the token's audience is not accepted on this route"}
 }
 
 func routeKey(rt *Route) string {

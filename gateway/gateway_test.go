@@ -186,7 +186,8 @@ func TestNewRefusesUnprotectedRoutes(t *testing.T) {
 	base := Config{Verifier: fakeVerifier{}, Policy: fakePolicy{}, Broker: fakeBroker{}, Recorder: &fakeRecorder{}, Pseudonym: func(a, b string) string { return a + b }}
 	for _, rt := range []Route{
 		{ID: "no-target", Path: "/x", Action: "invoke", Resource: authz.Resource{Kind: "function", Name: "x"}},
-		{ID: "no-action", Path: "/x", Target: fakeTarget{}, Resource: authz.Resource{Kind: "function", Name: "x"}},
+		{ID: "bad-host", Host: "evil.example/admin", Path: "/x", Target: fakeTarget{}, Resource: authz.Resource{Kind: "function", Name: "x"}},
+		{ID: "no-path", Target: fakeTarget{}, Resource: authz.Resource{Kind: "function", Name: "x"}},
 		{ID: "no-resource", Path: "/x", Target: fakeTarget{}, Action: "invoke"},
 		{ID: "bad-pattern", Path: "/x/{", Target: fakeTarget{}, Action: "invoke", Resource: authz.Resource{Kind: "function", Name: "x"}},
 	} {

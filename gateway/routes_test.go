@@ -1,0 +1,319 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"gatehouse/audit"
+	"gatehouse/authn"
+	"gatehouse/authz"
+	"gatehouse/creds"
+	"gatehouse/invoke"
+)
+
+// Fakes as in gateway_test.go: the real upstream proxy is tested in invoke
+// and end to end in e2e; here the gateway's own rules are isolated.
+
+// principalVerifier returns a fixed principal.
+type principalVerifier struct{ p *authn.Principal }
+
+func (v principalVerifier) Verify(context.Context, string) (*authn.Principal, error) { return v.p, nil }
+func (principalVerifier) Ready() bool                                                { return true }
+
+// recordingPolicy allows and remembers the action asked.
+type recordingPolicy struct {
+	mu      sync.Mutex
+	actions []string
+}
+
+func (p *recordingPolicy) Decide(_ *authn.Principal, r authz.Request) authz.Decision {
+	p.mu.Lock()
+	p.actions = append(p.actions, r.Action)
+	p.mu.Unlock()
+	return authz.Decision{Allow: true, Role: "reader", Policies: []string{"rule-1/reader"}}
+}
+
+// countingBroker counts calls.
+type countingBroker struct{ calls int }
+
+func (b *countingBroker) Credentials(context.Context, creds.Request) (*creds.Session, error) {
+	b.calls++
+	return &creds.Session{SessionName: "s"}, nil
+}
+
+// namedTarget answers with its name.
+type namedTarget string
+
+func (n namedTarget) Invoke(_ context.Context, w http.ResponseWriter, _ *http.Request, _ invoke.Call) (*invoke.Outcome, error) {
+	w.Write([]byte(n))
+	return &invoke.Outcome{Status: 200}, nil
+}
+
+func newTestGateway(t *testing.T, p *authn.Principal, rec Recorder, routes ...Route) (*Gateway, *countingBroker) {
+	t.Helper()
+	b := &countingBroker{}
+	g, err := New(Config{Routes: routes, Verifier: principalVerifier{p}, Policy: &recordingPolicy{}, Broker: b, Recorder: rec,
+		Pseudonym: func(a, b string) string { return a + "/" + b }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, b
+}
+
+func get(h http.Handler, method, host, path string, body io.Reader) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, body)
+	req.Host = host
+	req.Header.Set("Authorization", "Bearer t")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func fn(name string) authz.Resource { return authz.Resource{Kind: authz.ResourceFunction, Name: name} }
+
+func TestHostRouting(t *testing.T) {
+	p := &authn.Principal{Subject: "s", Kind: authn.KindUser}
+	g, _ := newTestGateway(t, p, &fakeRecorder{},
+		Route{ID: "a", Host: "a.example", Path: "/x", Target: namedTarget("a"), Action: "invoke", Resource: fn("a")},
+		Route{ID: "any", Path: "/x", Target: namedTarget("any"), Action: "invoke", Resource: fn("any")},
+	)
+	h := g.Handler()
+	for _, c := range []struct{ host, want string }{
+		{"a.example", "a"}, {"a.example:8443", "a"}, {"b.example", "any"}, {"A.EXAMPLE.evil", "any"},
+	} {
+		if got := get(h, "GET", c.host, "/x", nil).Body.String(); got != c.want {
+			t.Errorf("Host %s: reached %q, want %q", c.host, got, c.want)
+		}
+	}
+}
+
+func TestRouteIssuersAndAudiences(t *testing.T) {
+	p := &authn.Principal{Subject: "s", Kind: authn.KindUser, IssuerName: "partner",
+		Claims: map[string]any{"aud": []any{"api://other", "api://reports"}}}
+	rec := &fakeRecorder{}
+	g, b := newTestGateway(t, p, rec,
+		Route{ID: "corp-only", Path: "/corp", Issuers: []string{"corp"}, Target: namedTarget("x"), Action: "invoke", Resource: fn("x")},
+		Route{ID: "partner-wrong-aud", Path: "/aud", Issuers: []string{"partner"}, Audiences: []string{"api://gatehouse"}, Target: namedTarget("x"), Action: "invoke", Resource: fn("x")},
+		Route{ID: "partner-ok", Path: "/ok", Issuers: []string{"corp", "partner"}, Audiences: []string{"api://reports"}, Target: namedTarget("ok"), Action: "invoke", Resource: fn("x")},
+	)
+	h := g.Handler()
+	for _, c := range [][2]string{{"/corp", `error="invalid_token", error_description="iss: tokens of this issuer are not accepted on this route"`},
+		{"/aud", `error="invalid_token", error_description="aud: the token's audience is not accepted on this route"`}} {
+		path, want := c[0], c[1]
+		w := get(h, "GET", "gw", path, nil)
+		if w.Code != 401 || !strings.Contains(w.Header().Get("WWW-Authenticate"), want) {
+			t.Errorf("%s: %d %q, want 401 with %s", path, w.Code, w.Header().Get("WWW-Authenticate"), want)
+		}
+	}
+	if b.calls != 0 {
+		t.Errorf("credentials obtained for a refused token (%d calls)", b.calls)
+	}
+	if w := get(h, "GET", "gw", "/ok", nil); w.Code != 200 || w.Body.String() != "ok" {
+		t.Errorf("/ok: %d %q", w.Code, w.Body.String())
+	}
+	if len(rec.events) != 3 || rec.events[0].Check != "iss" || rec.events[1].Check != "aud" || rec.events[2].Decision != audit.DecisionAllow {
+		for _, ev := range rec.events {
+			t.Errorf("event: %+v", *ev)
+		}
+	}
+}
+
+func TestActionByMethodAndNoCredentials(t *testing.T) {
+	p := &authn.Principal{Subject: "s", Kind: authn.KindUser}
+	rec := &fakeRecorder{}
+	pol := &recordingPolicy{}
+	b := &countingBroker{}
+	g, err := New(Config{Verifier: principalVerifier{p}, Policy: pol, Broker: b, Recorder: rec, Pseudonym: func(a, b string) string { return b },
+		Routes: []Route{{ID: "svc", Path: "/svc/{rest...}", Target: namedTarget("svc"), Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "svc"}, NoCredentials: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Handler()
+	for _, m := range []string{"GET", "HEAD", "OPTIONS", "POST", "DELETE", "PATCH"} {
+		if w := get(h, m, "gw", "/svc/a", nil); w.Code != 200 {
+			t.Errorf("%s: %d", m, w.Code)
+		}
+	}
+	want := []string{"read", "read", "read", "write", "write", "write"}
+	if strings.Join(pol.actions, ",") != strings.Join(want, ",") {
+		t.Errorf("actions asked of policy %v, want %v", pol.actions, want)
+	}
+	if b.calls != 0 {
+		t.Errorf("a route without credentials called the broker %d times", b.calls)
+	}
+	if rec.events[3].Action != "write" {
+		t.Errorf("event action %q, want write", rec.events[3].Action)
+	}
+}
+
+func TestRequestBodyLimit(t *testing.T) {
+	p := &authn.Principal{Subject: "s", Kind: authn.KindUser}
+	rec := &fakeRecorder{}
+	g, err := New(Config{Verifier: principalVerifier{p}, Policy: &recordingPolicy{}, Broker: &countingBroker{}, Recorder: rec,
+		Pseudonym: func(a, b string) string { return b }, MaxRequestBytes: 10,
+		Routes: []Route{{ID: "r", Path: "/r", Target: bodyTarget{}, Action: "invoke", Resource: fn("r")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Handler()
+	if w := get(h, "POST", "gw", "/r", strings.NewReader(strings.Repeat("x", 11))); w.Code != 413 {
+		t.Errorf("declared length over the limit: %d, want 413", w.Code)
+	}
+	// A body without a declared length is cut at the limit while read.
+	req := httptest.NewRequest("POST", "/r", io.MultiReader(strings.NewReader(strings.Repeat("y", 11))))
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer t")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 413 {
+		t.Errorf("streamed body over the limit: %d %q, want 413", w.Code, w.Body.String())
+	}
+	if len(rec.events) != 2 || rec.events[0].Status != 413 || rec.events[1].Status != 413 {
+		t.Errorf("events: %+v", rec.events)
+	}
+}
+
+// bodyTarget reads the body as the Lambda target does.
+type bodyTarget struct{}
+
+func (bodyTarget) Invoke(_ context.Context, w http.ResponseWriter, r *http.Request, _ invoke.Call) (*invoke.Outcome, error) {
+	if _, err := io.ReadAll(r.Body); err != nil {
+		return nil, &invoke.Error{Status: 413, Code: invoke.CodeRequestTooLarge, Reason: "the request body is too large", Err: err}
+	}
+	return &invoke.Outcome{Status: 200}, nil
+}
+
+func TestSetRoutesKeepsInFlightRequests(t *testing.T) {
+	p := &authn.Principal{Subject: "s", Kind: authn.KindUser}
+	entered, release := make(chan struct{}), make(chan struct{})
+	g, _ := newTestGateway(t, p, &fakeRecorder{},
+		Route{ID: "old", Path: "/x", Target: blockingTarget{entered, release}, Action: "invoke", Resource: fn("old")})
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	done := make(chan string)
+	go func() {
+		req, _ := http.NewRequest("GET", srv.URL+"/x", nil)
+		req.Header.Set("Authorization", "Bearer t")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	<-entered
+	if err := g.SetRoutes([]Route{{ID: "new", Path: "/x", Target: namedTarget("new"), Action: "invoke", Resource: fn("new")}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(g.Handler(), "GET", "gw", "/x", nil).Body.String(); got != "new" {
+		t.Errorf("after SetRoutes a new request reached %q", got)
+	}
+	close(release)
+	if got := <-done; got != "old" {
+		t.Errorf("the in-flight request got %q, want the old route's answer", got)
+	}
+	// A bad table is refused and the current one stays.
+	if err := g.SetRoutes([]Route{{ID: "broken", Path: "/y"}}); err == nil {
+		t.Error("a route without a target was accepted on reload")
+	}
+	if got := get(g.Handler(), "GET", "gw", "/x", nil).Body.String(); got != "new" {
+		t.Errorf("after a refused reload /x reached %q", got)
+	}
+}
+
+type blockingTarget struct{ entered, release chan struct{} }
+
+func (b blockingTarget) Invoke(_ context.Context, w http.ResponseWriter, _ *http.Request, _ invoke.Call) (*invoke.Outcome, error) {
+	close(b.entered)
+	<-b.release
+	w.Write([]byte("old"))
+	return &invoke.Outcome{Status: 200}, nil
+}
+
+// streamTarget writes two server-sent events, waiting between them.
+type streamTarget struct{ between chan struct{} }
+
+func (s streamTarget) Streams() bool { return true }
+
+func (s streamTarget) Invoke(_ context.Context, w http.ResponseWriter, _ *http.Request, _ invoke.Call) (*invoke.Outcome, error) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Upstream", "1")
+	w.WriteHeader(200)
+	w.Write([]byte("data: one\n\n"))
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return &invoke.Outcome{Status: 200}, nil
+	}
+	<-s.between
+	w.Write([]byte("data: two\n\n"))
+	return &invoke.Outcome{Status: 200}, nil
+}
+
+// gateRecorder records, and tells when, so a test can check order.
+type gateRecorder struct {
+	mu     sync.Mutex
+	events []audit.Event
+	err    error
+}
+
+func (r *gateRecorder) Record(_ context.Context, ev *audit.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, *ev)
+	return r.err
+}
+
+func TestStreamedResponseAfterItsEvent(t *testing.T) {
+	p := &authn.Principal{Subject: "s", Kind: authn.KindUser}
+	rec := &gateRecorder{}
+	between := make(chan struct{})
+	g, _ := newTestGateway(t, p, rec, Route{ID: "sse", Path: "/events", Target: streamTarget{between}, Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "sse"}, NoCredentials: true})
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/events", nil)
+	req.Header.Set("Authorization", "Bearer t")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// The first event arrives while the target still holds the second:
+	// the response is streamed, not buffered.
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "data: one\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	rec.mu.Lock()
+	n := len(rec.events)
+	var ev audit.Event
+	if n == 1 {
+		ev = rec.events[0]
+	}
+	rec.mu.Unlock()
+	if n != 1 || ev.Status != 200 || ev.Decision != audit.DecisionAllow || ev.Route != "sse" || ev.Action != "read" {
+		t.Fatalf("when the first byte arrived the trail held %d events (%+v), want the allow event", n, ev)
+	}
+	if resp.Header.Get("X-Upstream") != "1" || resp.Header.Get("X-Request-Id") != ev.RequestID {
+		t.Errorf("headers %v", resp.Header)
+	}
+	close(between)
+}
+
+func TestStreamedResponseRefusedWhenTrailFails(t *testing.T) {
+	p := &authn.Principal{Subject: "s", Kind: authn.KindUser}
+	rec := &gateRecorder{err: audit.ErrUnavailable}
+	between := make(chan struct{})
+	close(between)
+	g, _ := newTestGateway(t, p, rec, Route{ID: "sse", Path: "/events", Target: streamTarget{between}, Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "sse"}, NoCredentials: true})
+	w := get(g.Handler(), "GET", "gw", "/events", nil)
+	if w.Code != 503 || strings.Contains(w.Body.String(), "data:") || w.Header().Get("X-Upstream") != "" {
+		t.Errorf("trail down: %d %v %q, want 503 without the target's headers or body", w.Code, w.Header(), w.Body.String())
+	}
+}
