@@ -14,13 +14,16 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/oauth2"
 
+	"gatehouse/authn"
 	"gatehouse/config"
 	"gatehouse/creds"
 	"gatehouse/devkit/devca"
 	"gatehouse/devkit/idp"
 	"gatehouse/devkit/runtime"
 	devsts "gatehouse/devkit/sts"
+	"gatehouse/devkit/upstream"
 )
 
 type devOptions struct {
@@ -31,6 +34,7 @@ type devOptions struct {
 	stsListen     string
 	gatewayListen string
 	lambdaListen  string
+	upListen      string
 	printConfig   bool
 }
 
@@ -54,6 +58,7 @@ across restarts. Stop it with Ctrl-C.`,
 	f.StringVar(&o.stsListen, "sts-listen", "", "override dev.sts.listen")
 	f.StringVar(&o.gatewayListen, "gateway-listen", "", "override dev.gateway")
 	f.StringVar(&o.lambdaListen, "lambda-listen", "", "override dev.lambda.listen")
+	f.StringVar(&o.upListen, "upstream-listen", "", "override dev.upstream")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 	cmd.AddCommand(newRotateKeysCmd(e))
 	return cmd
@@ -79,6 +84,9 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 	if o.gatewayListen != "" {
 		f.Dev.Gateway = o.gatewayListen
+	}
+	if o.upListen != "" {
+		f.Dev.Upstream = o.upListen
 	}
 	if o.lambdaListen != "" {
 		f.Dev.Lambda.Listen = o.lambdaListen
@@ -238,10 +246,31 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	if f.Audit.Retention > 0 {
 		go pruneAudit(ctx, sink, f.Audit.Retention, resolveAuditFiles(f, stateDir).signingKey, e.log)
 	}
-	gw, err := buildGateway(f, gatewayParts{
+	// 6. The development HTTP upstream, verifying the assertions it gets
+	// with gatehouse's issuer keys as a real upstream would.
+	upLn, upURL, err := st.listen("development upstream", f.Dev.Upstream, false)
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	upVerifier, err := authn.NewVerifier(authn.Config{Logger: e.log, Issuers: []authn.IssuerConfig{{
+		Name: "gatehouse", Issuer: issuer.URL(), Audiences: []string{upURL}, HTTPClient: clientFor(dev),
+		Claims: authn.ClaimNames{Tenant: "tid"},
+	}}})
+	if err != nil {
+		gwLn.Close()
+		upLn.Close()
+		return err
+	}
+	st.serve(upstream.Handler(upstream.Config{Verifier: upVerifier, Logger: e.log}), upLn)
+	ep.Upstream = upURL
+
+	parts := gatewayParts{
 		verifier: v, policy: policy, broker: broker, recorder: rec, pseudo: pseudo,
 		lambdaURL: lambdaURL, client: clientFor(dev), publicURL: gwURL, issuers: []string{ep.Issuer}, log: e.log,
-	})
+		issuer: issuer, devUpstream: upURL,
+	}
+	gw, err := buildGateway(f, parts)
 	if err != nil {
 		gwLn.Close()
 		return err
@@ -261,8 +290,8 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 			return err
 		}
 	}
-	printBanner(e.stdout, f, ep, stateDir)
-	watcher := &policyWatcher{path: o.configPath, eng: policy, log: e.log, interval: time.Second}
+	printBanner(e.stdout, f, ep, stateDir, bannerToken(ctx, f, ep, clientFor(dev), e))
+	watcher := &policyWatcher{path: o.configPath, eng: policy, gw: gw, parts: parts, log: e.log, interval: time.Second}
 	go watcher.run(ctx, f)
 
 	select {
@@ -308,7 +337,26 @@ func waitAnswering(ctx context.Context, c *http.Client, url string, serveErr <-c
 	}
 }
 
-func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir string) {
+// bannerToken gets a token for the first development user through the
+// IdP's token endpoint, for the banner's curl line ("" if it cannot).
+func bannerToken(ctx context.Context, f *config.File, ep endpoints, c *http.Client, e *env) string {
+	t := f.Dev.IDP.Tenants[0]
+	if len(t.Users) == 0 || len(f.Gateway.Routes) == 0 {
+		return ""
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, c)
+	tokenURL, err := discoverTokenEndpoint(ctx, c, ep.Issuer)
+	if err == nil {
+		var tok *oauth2.Token
+		if tok, err = userToken(ctx, tokenURL, t, t.Users[0].UPN, "", "", nil); err == nil {
+			return tok.AccessToken
+		}
+	}
+	e.log.Warn("dev: no token for the banner", "err", err)
+	return ""
+}
+
+func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir, token string) {
 	fmt.Fprintf(w, "gatehouse dev is running\n\n")
 	fmt.Fprintf(w, "  issuer      %s\n", ep.Issuer)
 	fmt.Fprintf(w, "  discovery   %s/.well-known/openid-configuration\n", ep.Issuer)
@@ -316,6 +364,7 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir string) {
 	fmt.Fprintf(w, "  gateway     %s (also gatehouse's issuer for AWS)\n", ep.Gateway)
 	fmt.Fprintf(w, "  sts         %s\n", ep.STS)
 	fmt.Fprintf(w, "  lambda      %s\n", ep.Lambda)
+	fmt.Fprintf(w, "  upstream    %s (an HTTP service behind the gateway)\n", ep.Upstream)
 	if ep.CAFile != "" {
 		fmt.Fprintf(w, "  local CA    %s\n", ep.CAFile)
 	}
@@ -355,7 +404,12 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir string) {
 	fmt.Fprintf(w, "\nTry:\n")
 	if len(f.Gateway.Routes) > 0 && ep.CAFile != "" {
 		rt := f.Gateway.Routes[0]
-		fmt.Fprintf(w, "  curl --cacert %s -H \"Authorization: Bearer $(gatehouse token --user %s)\" %s%s\n", ep.CAFile, shortUser(t), ep.Gateway, rt.Path)
+		if token != "" {
+			fmt.Fprintf(w, "  # %s's token, valid for %s:\n", shortUser(t), formatLifetime(f.Dev.IDP.TokenLifetime))
+			fmt.Fprintf(w, "  curl --cacert %s -H 'Authorization: Bearer %s' %s%s\n", ep.CAFile, token, ep.Gateway, examplePath(rt.Path))
+			fmt.Fprintf(w, "  # with a fresh token each time (gatehouse on PATH):\n")
+		}
+		fmt.Fprintf(w, "  curl --cacert %s -H \"Authorization: Bearer $(gatehouse token --user %s)\" %s%s\n", ep.CAFile, shortUser(t), ep.Gateway, examplePath(rt.Path))
 	}
 	fmt.Fprintf(w, "  gatehouse token --user %s | gatehouse verify -\n", shortUser(t))
 	if c := firstConfidential(t); c != "" {
@@ -365,6 +419,24 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir string) {
 		fmt.Fprintf(w, "  curl --cacert %s %s/.well-known/openid-configuration\n", ep.CAFile, ep.Issuer)
 	}
 	fmt.Fprintln(w)
+}
+
+// examplePath fills a route pattern's wildcards with sample values.
+func examplePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") {
+			segs[i] = "hello"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func formatLifetime(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return d.Round(time.Second).String()
 }
 
 func shortUser(t config.Tenant) string {

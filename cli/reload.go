@@ -11,14 +11,19 @@ import (
 
 	"gatehouse/authz"
 	"gatehouse/config"
+	"gatehouse/gateway"
 )
 
 // policyWatcher re-reads the configuration file when it or one of its Cedar
-// files changes, or on SIGHUP, and swaps the new policy into the engine. A
-// broken file leaves the running policy in place and logs every problem.
+// files changes, or on SIGHUP, and swaps the new policy into the engine and
+// the new routes into the gateway (requests in flight finish on what they
+// started with). A broken file leaves both in place and logs every problem.
+// Other sections (issuers, credentials, audit) take effect on restart.
 type policyWatcher struct {
 	path     string // configuration file; "" for the embedded one (SIGHUP only)
 	eng      *authz.Engine
+	gw       *gateway.Gateway // nil: policy only
+	parts    gatewayParts     // what the gateway's routes are built with
 	log      *slog.Logger
 	interval time.Duration
 	seen     map[string]fileStamp
@@ -105,8 +110,15 @@ func (w *policyWatcher) reload(why string) {
 	f, err := loadConfig(w.path)
 	if err == nil {
 		var files []authz.PolicyFile
-		if files, err = readPolicyFiles(f, w.path); err == nil {
+		var routes []gateway.Route
+		if files, err = readPolicyFiles(f, w.path); err == nil && w.gw != nil {
+			routes, err = buildRoutes(f, w.parts)
+		}
+		if err == nil {
 			err = w.eng.Reload(f.AuthZ.Runtime(files))
+		}
+		if err == nil && w.gw != nil {
+			err = w.gw.SetRoutes(routes)
 		}
 		w.seen = stamps(w.files(f))
 	}
@@ -124,5 +136,5 @@ func (w *policyWatcher) reload(why string) {
 		w.log.Error("policy reload failed; the previous policy stays in force", "trigger", why, "problems", problems)
 		return
 	}
-	w.log.Info("policy reloaded", "trigger", why, "roles", len(f.AuthZ.Roles), "rules", len(f.AuthZ.Rules))
+	w.log.Info("policy reloaded", "trigger", why, "roles", len(f.AuthZ.Roles), "rules", len(f.AuthZ.Rules), "routes", len(f.Gateway.Routes))
 }

@@ -37,6 +37,22 @@ The policy reloads when FILE or its Cedar files change, or on SIGHUP.`,
 	return cmd
 }
 
+// needsIssuer reports whether gatehouse's own issuer is needed: for broker
+// mode credentials, and to sign the identity assertions upstreams receive.
+func needsIssuer(f *config.File) bool {
+	for _, r := range credsRoles(f) {
+		if r.Mode == creds.ModeBroker {
+			return true
+		}
+	}
+	for _, rt := range f.Gateway.Routes {
+		if rt.Upstream != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func runServe(ctx context.Context, e *env, configPath string) error {
 	f, err := config.Load(configPath)
 	if err != nil {
@@ -63,11 +79,9 @@ func runServe(ctx context.Context, e *env, configPath string) error {
 		return exitError{code: 1}
 	}
 	var issuer *creds.Issuer
-	for _, r := range credsRoles(f) {
-		if r.Mode == creds.ModeBroker && issuer == nil {
-			if issuer, err = buildIssuer(f, f.Creds.Issuer.URL, "", e.log); err != nil {
-				return err
-			}
+	if needsIssuer(f) {
+		if issuer, err = buildIssuer(f, f.Creds.Issuer.URL, "", e.log); err != nil {
+			return err
 		}
 	}
 	stsAPI, err := stsClient(ctx, f, f.Creds.STS.Endpoint, nil)
@@ -97,10 +111,11 @@ func runServe(ctx context.Context, e *env, configPath string) error {
 			issuers = append(issuers, is.Entra.Authority+"/"+is.Entra.Tenant+"/v2.0")
 		}
 	}
-	gw, err := buildGateway(f, gatewayParts{
+	parts := gatewayParts{
 		verifier: v, policy: policy, broker: broker, recorder: rec, pseudo: pseudo,
-		publicURL: f.Gateway.PublicURL, issuers: issuers, log: e.log,
-	})
+		publicURL: f.Gateway.PublicURL, issuers: issuers, log: e.log, issuer: issuer,
+	}
+	gw, err := buildGateway(f, parts)
 	if err != nil {
 		return err
 	}
@@ -128,7 +143,7 @@ func runServe(ctx context.Context, e *env, configPath string) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	watcher := &policyWatcher{path: configPath, eng: policy, log: e.log, interval: time.Second}
+	watcher := &policyWatcher{path: configPath, eng: policy, gw: gw, parts: parts, log: e.log, interval: time.Second}
 	go watcher.run(ctx, f)
 	serveErr := make(chan error, 1)
 	go func() {

@@ -57,6 +57,8 @@ type endpoints struct {
 	STS string `json:"sts,omitempty"`
 	// Lambda is the local Lambda host's endpoint.
 	Lambda string `json:"lambda,omitempty"`
+	// Upstream is the development HTTP upstream's URL.
+	Upstream string `json:"upstream,omitempty"`
 }
 
 const endpointsFile = "endpoints.json"

@@ -103,29 +103,8 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 
 	var tok *oauth2.Token
 	if o.user != "" {
-		u, err := findUser(t, o.user)
-		if err != nil {
+		if tok, err = userToken(ctx, tokenURL, t, o.user, o.app, o.password, o.scopes); err != nil {
 			return err
-		}
-		a, err := findApp(t, o.app, func(a config.App) bool { return a.PublicClient })
-		if err != nil {
-			return err
-		}
-		password := o.password
-		if password == "" {
-			password = string(u.Password)
-		}
-		scopes := o.scopes
-		if len(scopes) == 0 {
-			scopes = grantedScopes(t, a)
-		}
-		cfg := oauth2.Config{ClientID: a.ClientID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}, Scopes: scopes}
-		if len(a.Secrets) > 0 && !a.PublicClient {
-			cfg.ClientSecret = string(a.Secrets[0])
-		}
-		tok, err = cfg.PasswordCredentialsToken(ctx, u.UPN, password)
-		if err != nil {
-			return tokenError(err)
 		}
 	} else {
 		a, err := findApp(t, o.client, nil)
@@ -161,6 +140,35 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 	}
 	_, err = fmt.Fprintln(e.stdout, tok.AccessToken)
 	return err
+}
+
+// userToken gets a development user's token through the IdP's token
+// endpoint (password grant); ctx carries the HTTP client (oauth2.HTTPClient).
+// Empty app, password and scopes mean the configuration's defaults.
+func userToken(ctx context.Context, tokenURL string, t config.Tenant, user, app, password string, scopes []string) (*oauth2.Token, error) {
+	u, err := findUser(t, user)
+	if err != nil {
+		return nil, err
+	}
+	a, err := findApp(t, app, func(a config.App) bool { return a.PublicClient })
+	if err != nil {
+		return nil, err
+	}
+	if password == "" {
+		password = string(u.Password)
+	}
+	if len(scopes) == 0 {
+		scopes = grantedScopes(t, a)
+	}
+	cfg := oauth2.Config{ClientID: a.ClientID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}, Scopes: scopes}
+	if len(a.Secrets) > 0 && !a.PublicClient {
+		cfg.ClientSecret = string(a.Secrets[0])
+	}
+	tok, err := cfg.PasswordCredentialsToken(ctx, u.UPN, password)
+	if err != nil {
+		return nil, tokenError(err)
+	}
+	return tok, nil
 }
 
 // tokenError shows the IdP's error code and description, not the raw body.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -115,43 +116,105 @@ type gatewayParts struct {
 	publicURL string
 	issuers   []string
 	log       *slog.Logger
+	// issuer signs the identity assertions upstreams receive.
+	issuer *creds.Issuer
+	// devUpstream is the development upstream's URL ("" outside dev).
+	devUpstream string
 }
 
 // buildGateway turns gateway.routes into a gateway.Gateway.
 func buildGateway(f *config.File, parts gatewayParts) (*gateway.Gateway, error) {
-	var routes []gateway.Route
-	for _, rt := range f.Gateway.Routes {
-		target, err := invoke.NewLambda(invoke.LambdaConfig{
-			Function: rt.Function, Region: region(f), Endpoint: parts.lambdaURL, HTTPClient: parts.client,
-			Timeout: functionTimeout(f, rt.Function) + 5*time.Second,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("gateway.routes %s: %w", rt.ID, err)
-		}
-		action := rt.Action
-		if action == "" {
-			action = authz.ActionInvoke
-		}
-		arn := rt.Function
-		if !strings.HasPrefix(arn, "arn:") {
-			arn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region(f), account(f), rt.Function)
-		}
-		name := rt.Function
-		if i := strings.LastIndex(name, ":function:"); i >= 0 {
-			name = name[i+len(":function:"):]
-		}
-		routes = append(routes, gateway.Route{
-			ID: rt.ID, Method: rt.Method, Path: rt.Path, Target: target, TargetName: name,
-			Action: action, Resource: authz.Resource{Kind: authz.ResourceFunction, Name: name}, Role: rt.Role,
-			SessionPolicy: creds.InvokePolicy(arn),
-		})
+	routes, err := buildRoutes(f, parts)
+	if err != nil {
+		return nil, err
 	}
+	metrics := gateway.NewMetrics()
+	metrics.WatchVerifier(parts.verifier.Stats)
+	metrics.WatchBroker(parts.broker.Stats)
 	var scopes []string
 	return gateway.New(gateway.Config{
 		Routes: routes, Verifier: parts.verifier, Policy: parts.policy, Broker: parts.broker, Recorder: parts.recorder,
-		Pseudonym: parts.pseudo.Principal, Logger: parts.log, ClaimsAllowed: f.Audit.Claims, Metrics: gateway.NewMetrics(),
-		Metadata: gateway.ResourceMetadata{Resource: parts.publicURL, AuthorizationServers: parts.issuers, ScopesSupported: scopes, ResourceName: "gatehouse"},
+		Pseudonym: parts.pseudo.Principal, Logger: parts.log, ClaimsAllowed: f.Audit.Claims, Metrics: metrics,
+		MaxRequestBytes: int64(f.Gateway.MaxRequestBytes),
+		Metadata:        gateway.ResourceMetadata{Resource: parts.publicURL, AuthorizationServers: parts.issuers, ScopesSupported: scopes, ResourceName: "gatehouse"},
 	})
+}
+
+// buildRoutes builds each route's target: a Lambda function, or an HTTP
+// upstream that gets gatehouse's signed identity assertion.
+func buildRoutes(f *config.File, parts gatewayParts) ([]gateway.Route, error) {
+	var routes []gateway.Route
+	var errs []error
+	for _, rt := range f.Gateway.Routes {
+		route := gateway.Route{
+			ID: rt.ID, Method: rt.Method, Host: rt.Host, Path: rt.Path, Role: rt.Role,
+			Issuers: rt.Issuers, Audiences: rt.Audiences, Action: rt.Action,
+		}
+		var err error
+		if rt.Upstream != nil {
+			err = upstreamRoute(&route, rt.Upstream, parts)
+		} else {
+			err = functionRoute(&route, f, rt.Function, parts)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gateway.routes %s: %w", rt.ID, err))
+			continue
+		}
+		routes = append(routes, route)
+	}
+	return routes, errors.Join(errs...)
+}
+
+func functionRoute(route *gateway.Route, f *config.File, function string, parts gatewayParts) error {
+	target, err := invoke.NewLambda(invoke.LambdaConfig{
+		Function: function, Region: region(f), Endpoint: parts.lambdaURL, HTTPClient: parts.client,
+		Timeout: functionTimeout(f, function) + 5*time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	arn := function
+	if !strings.HasPrefix(arn, "arn:") {
+		arn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region(f), account(f), function)
+	}
+	name := function
+	if i := strings.LastIndex(name, ":function:"); i >= 0 {
+		name = name[i+len(":function:"):]
+	}
+	if route.Action == "" {
+		route.Action = authz.ActionInvoke
+	}
+	route.Target, route.TargetName = target, name
+	route.Resource = authz.Resource{Kind: authz.ResourceFunction, Name: name}
+	route.SessionPolicy = creds.InvokePolicy(arn)
+	return nil
+}
+
+func upstreamRoute(route *gateway.Route, u *config.Upstream, parts gatewayParts) error {
+	base := u.URL
+	if base == config.UpstreamDev {
+		if parts.devUpstream == "" {
+			return errors.New(`upstream url "dev" names the development upstream, which only 'gatehouse dev' runs`)
+		}
+		base = parts.devUpstream
+	}
+	if parts.issuer == nil {
+		return errors.New("an upstream needs gatehouse's issuer (creds.issuer) to sign the identity assertion it receives")
+	}
+	issuer := parts.issuer
+	target, err := invoke.NewHTTP(invoke.HTTPConfig{
+		URL: base, Audience: u.Audience, Timeout: u.Timeout, Logger: parts.log,
+		Assert: func(p *authn.Principal, audience, role string) (string, error) {
+			return issuer.Assertion(p, audience, role, time.Now())
+		},
+	})
+	if err != nil {
+		return err
+	}
+	route.Target, route.TargetName = target, route.ID
+	route.Resource = authz.Resource{Kind: authz.ResourceRoute, Name: route.ID}
+	route.NoCredentials = true
+	return nil
 }
 
 func functionTimeout(f *config.File, name string) time.Duration {

@@ -169,6 +169,9 @@ type Dev struct {
 	// Gateway is where the development gateway listens: it serves
 	// gatehouse's own issuer; "" means 127.0.0.1:9480.
 	Gateway string `yaml:"gateway,omitempty"`
+	// Upstream is where the development HTTP upstream listens (the target
+	// of routes whose upstream url is "dev"); "" means 127.0.0.1:9446.
+	Upstream string `yaml:"upstream,omitempty"`
 }
 
 // IDP configures the development Entra-compatible identity provider and its

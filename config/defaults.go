@@ -21,6 +21,7 @@ const (
 	DefaultSTSListen          = "127.0.0.1:9444"
 	DefaultGatewayListen      = "127.0.0.1:9480"
 	DefaultLambdaListen       = "127.0.0.1:9445"
+	DefaultUpstreamListen     = "127.0.0.1:9446"
 	DefaultSessionDuration    = time.Hour
 )
 
@@ -74,6 +75,7 @@ func (f *File) ApplyDefaults() {
 	setDefault(&f.Dev.STS.Listen, DefaultSTSListen)
 	setDefault(&f.Dev.Gateway, DefaultGatewayListen)
 	setDefault(&f.Dev.Lambda.Listen, DefaultLambdaListen)
+	setDefault(&f.Dev.Upstream, DefaultUpstreamListen)
 
 	idp := &f.Dev.IDP
 	setDefault(&idp.Listen, DefaultListen)

@@ -3,7 +3,11 @@ package config
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
+
+	"gatehouse/internal/wildcard"
 )
 
 // Gateway is the `gateway:` section: what the HTTP gateway serves.
@@ -20,6 +24,9 @@ type Gateway struct {
 	// PublicURL is the gateway's external URL, the resource of its RFC 9728
 	// metadata; "" in dev means the development gateway's URL.
 	PublicURL string `yaml:"public_url,omitempty"`
+	// MaxRequestBytes bounds a request body; "" or 0 means 6 MiB (Lambda's
+	// own limit for a synchronous invocation). Larger bodies get 413.
+	MaxRequestBytes int `yaml:"max_request_bytes,omitempty"`
 	// Routes map requests to targets.
 	Routes []Route `yaml:"routes,omitempty"`
 }
@@ -30,21 +37,51 @@ type Route struct {
 	ID string `yaml:"id"`
 	// Method is the HTTP method; "" means any.
 	Method string `yaml:"method,omitempty"`
+	// Host, when set, is the only Host the route answers (exact, without
+	// port); "" means any host.
+	Host string `yaml:"host,omitempty"`
 	// Path is a path pattern: literal segments and {name} wildcards, a
 	// final {name...} matching the rest; required.
 	Path string `yaml:"path"`
-	// Function is the Lambda function invoked (name or ARN); required.
-	Function string `yaml:"function"`
-	// Action is what the request asks of policy; "" means invoke.
+	// Function is the Lambda function invoked (name or ARN). A route has
+	// exactly one of Function and Upstream.
+	Function string `yaml:"function,omitempty"`
+	// Upstream is the HTTP service the route proxies to.
+	Upstream *Upstream `yaml:"upstream,omitempty"`
+	// Issuers, when set, are the only authn.issuers (by name) whose tokens
+	// the route accepts; "" means every configured issuer.
+	Issuers []string `yaml:"issuers,omitempty"`
+	// Audiences, when set, narrow the accepted `aud` values for this route
+	// (each must be an audience of an accepted issuer).
+	Audiences []string `yaml:"audiences,omitempty"`
+	// Action is what the request asks of policy; "" means invoke for a
+	// function, and for an upstream read (GET, HEAD, OPTIONS requests) or
+	// write (any other method).
 	Action string `yaml:"action,omitempty"`
 	// Role, when set, is the only logical role the route runs under.
 	Role string `yaml:"role,omitempty"`
+}
+
+// Upstream is an HTTP service behind a route. It receives the request
+// without the caller's token or any identity header the caller sent, and
+// with X-Gatehouse-Assertion: a short-lived JWT from gatehouse's issuer
+// (creds.issuer) whose audience is Audience.
+type Upstream struct {
+	// URL is the service's base URL (http or https); its path is a prefix
+	// of the forwarded path. "dev" names the development upstream that
+	// `gatehouse dev` runs (dev.upstream).
+	URL string `yaml:"url"`
+	// Audience is the assertion's `aud`; "" means URL's origin.
+	Audience string `yaml:"audience,omitempty"`
+	// Timeout is the time to the upstream's response headers; 0 means 30s.
+	Timeout time.Duration `yaml:"timeout,omitempty"`
 }
 
 var (
 	routeIDRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	pathSegRE   = regexp.MustCompile(`^([A-Za-z0-9._~!$&'()*+,=:@-]+|\{[A-Za-z_][A-Za-z0-9_]*(\.\.\.)?\})$`)
 	methodRE    = regexp.MustCompile(`^[A-Z]{3,10}$`)
+	hostRE      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$`)
 	reservedURL = map[string]bool{"/.well-known/oauth-protected-resource": true, "/healthz": true, "/readyz": true, "/metrics": true,
 		"/.well-known/openid-configuration": true, "/keys.json": true}
 )
@@ -63,6 +100,13 @@ func (v *validator) gateway(f *File) {
 	for _, r := range f.AuthZ.Roles {
 		roles[r.Name] = true
 	}
+	issuers := map[string]bool{}
+	for _, is := range f.AuthN.Issuers {
+		issuers[is.Name] = true
+	}
+	if g.MaxRequestBytes < 0 {
+		v.add("gateway.max_request_bytes", "must not be negative")
+	}
 	seen := map[string]string{}
 	for i, rt := range g.Routes {
 		p := indexPath("gateway.routes", i)
@@ -76,16 +120,117 @@ func (v *validator) gateway(f *File) {
 		if msg := checkRoutePath(rt.Path); msg != "" {
 			v.add(p+".path", "%s", msg)
 		}
-		if rt.Function == "" {
-			v.add(p+".function", "is required: the function the route invokes")
+		switch {
+		case rt.Function == "" && rt.Upstream == nil:
+			v.add(p+".function", "a route needs a function or an upstream")
+		case rt.Function != "" && rt.Upstream != nil:
+			v.add(p+".upstream", "a route has a function or an upstream, not both")
+		case rt.Upstream != nil:
+			v.upstream(p+".upstream", rt.Upstream)
+		}
+		if rt.Host != "" && !hostRE.MatchString(rt.Host) {
+			v.add(p+".host", "%s: want a lower-case DNS name without port", short(rt.Host))
+		}
+		for j, name := range rt.Issuers {
+			if !issuers[name] {
+				v.add(indexPath(p+".issuers", j), "%s is not an issuer of authn.issuers", short(name))
+			}
+		}
+		for j, aud := range rt.Audiences {
+			if !routeAudience(f, rt.Issuers, aud) {
+				v.add(indexPath(p+".audiences", j), "%s is not an audience of the route's issuers: tokens for it would never verify", short(aud))
+			}
 		}
 		if rt.Action != "" && rt.Action != "invoke" && rt.Action != "read" && rt.Action != "write" {
 			v.add(p+".action", "%s: want invoke, read or write", short(rt.Action))
 		}
 		if rt.Role != "" && !roles[rt.Role] {
 			v.add(p+".role", "%s is not a role of authz.roles", short(rt.Role))
+		} else if len(f.AuthZ.PolicyFiles) == 0 && !reached(f, rt) {
+			// Fail closed would deny every request: a mistake to say at start.
+			v.add(p, "no role of authz.roles reaches this route (%s): every request would be denied", routeReach(rt))
 		}
 	}
+}
+
+// UpstreamDev as an upstream URL names the development upstream.
+const UpstreamDev = "dev"
+
+func (v *validator) upstream(field string, u *Upstream) {
+	if u.URL == UpstreamDev {
+		return
+	}
+	pu, err := url.Parse(u.URL)
+	switch {
+	case err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https"):
+		v.add(field+".url", "%s: want an http or https URL", short(u.URL))
+	case pu.User != nil || pu.RawQuery != "" || pu.Fragment != "":
+		v.add(field+".url", "%s: no user info, query or fragment", short(u.URL))
+	}
+	if u.Timeout < 0 {
+		v.add(field+".timeout", "must not be negative")
+	}
+}
+
+// reached reports whether a role (the route's, if it names one) may do the
+// route's action on its resource: the function for a function route, the
+// route id for an upstream.
+func reached(f *File, rt Route) bool {
+	for _, r := range f.AuthZ.Roles {
+		if rt.Role != "" && r.Name != rt.Role {
+			continue
+		}
+		names, target := r.Functions, functionName(rt.Function)
+		if rt.Upstream != nil {
+			names, target = r.Routes, rt.ID
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return wildcard.Match(n, target) }) {
+			continue
+		}
+		if rt.Action == "" && rt.Upstream != nil {
+			return len(r.Actions) > 0 // read or write by method
+		}
+		act := rt.Action
+		if act == "" {
+			act = "invoke"
+		}
+		if slices.Contains(r.Actions, act) {
+			return true
+		}
+	}
+	return false
+}
+
+func routeReach(rt Route) string {
+	if rt.Upstream != nil {
+		return "routes: [" + rt.ID + "]"
+	}
+	return "functions: [" + functionName(rt.Function) + "]"
+}
+
+// functionName is a function's name from its name or ARN.
+func functionName(fn string) string {
+	if i := strings.LastIndex(fn, ":function:"); i >= 0 {
+		fn = fn[i+len(":function:"):]
+	}
+	if i := strings.IndexByte(fn, ':'); i >= 0 {
+		fn = fn[:i] // a version or alias qualifier
+	}
+	return fn
+}
+
+// routeAudience reports whether aud is accepted by one of the route's
+// issuers (all issuers when the route names none).
+func routeAudience(f *File, names []string, aud string) bool {
+	for _, is := range f.AuthN.Issuers {
+		if len(names) > 0 && !slices.Contains(names, is.Name) {
+			continue
+		}
+		if slices.Contains(is.Audiences, aud) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkRoutePath(p string) string {

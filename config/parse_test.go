@@ -55,10 +55,11 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 		Audit: Audit{Sink: "sqlite", Mode: "sync", OnUnavailable: "fail_closed"},
 		Creds: Creds{Mode: ModeBroker, Duration: time.Hour, SessionTags: []string{"tenant", "kind", "agent"}, CacheEntries: 10000},
 		Dev: Dev{
-			IDP:     IDP{Listen: "127.0.0.1:9443", TLS: new(true), TokenLifetime: time.Hour},
-			STS:     DevSTS{Listen: "127.0.0.1:9444"},
-			Lambda:  DevLambda{Listen: "127.0.0.1:9445"},
-			Gateway: "127.0.0.1:9480",
+			IDP:      IDP{Listen: "127.0.0.1:9443", TLS: new(true), TokenLifetime: time.Hour},
+			STS:      DevSTS{Listen: "127.0.0.1:9444"},
+			Lambda:   DevLambda{Listen: "127.0.0.1:9445"},
+			Gateway:  "127.0.0.1:9480",
+			Upstream: "127.0.0.1:9446",
 		},
 	}
 	if diff := cmp.Diff(want, f); diff != "" {

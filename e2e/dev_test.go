@@ -71,13 +71,14 @@ func TestSourcesAreTracked(t *testing.T) {
 }
 
 type readyFile struct {
-	Issuer  string `json:"issuer"`
-	IDP     string `json:"idp"`
-	Tenant  string `json:"tenant"`
-	CAFile  string `json:"ca_file"`
-	Gateway string `json:"gateway"`
-	STS     string `json:"sts"`
-	Lambda  string `json:"lambda"`
+	Issuer   string `json:"issuer"`
+	IDP      string `json:"idp"`
+	Tenant   string `json:"tenant"`
+	CAFile   string `json:"ca_file"`
+	Gateway  string `json:"gateway"`
+	STS      string `json:"sts"`
+	Lambda   string `json:"lambda"`
+	Upstream string `json:"upstream"`
 }
 
 // devProcess is a running `gatehouse dev`.
@@ -110,7 +111,7 @@ func (l *lockedBuffer) String() string {
 
 // Every service on a free port, so tests never collide with a developer's
 // own `gatehouse dev` or with each other.
-var freePorts = []string{"--sts-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--lambda-listen", "127.0.0.1:0"}
+var freePorts = []string{"--sts-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--lambda-listen", "127.0.0.1:0", "--upstream-listen", "127.0.0.1:0"}
 
 func startDev(t *testing.T, stateDir, listen string) *devProcess {
 	t.Helper()

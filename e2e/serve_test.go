@@ -40,6 +40,8 @@ func TestServe(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "audit-signing.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 	cfg = strings.Replace(cfg, "  sink: sqlite\n", "  sink: sqlite\n  path: "+filepath.Join(dir, "audit.db")+"\n  key_file: "+filepath.Join(dir, "audit-key")+"\n  signing_key_file: "+filepath.Join(dir, "audit-signing.pem")+"\n", 1)
 	cfg = strings.Replace(cfg, "gateway:\n", "gateway:\n  listen: "+gwAddr+"\n  public_url: http://"+gwAddr+"\n", 1)
+	// gateway: the dev upstream by its URL.
+	cfg = strings.Replace(cfg, "        url: dev\n", "        url: "+d.ready.Upstream+"\n", 1)
 	path := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -91,6 +93,13 @@ func TestServe(t *testing.T) {
 	if r.status != 403 || !strings.Contains(r.body, `role \"reader\"`) {
 		t.Errorf("alice with an untrusted gatehouse issuer: %d %s; want a 403 naming the role", r.status, r.body)
 	}
+	// An upstream needs no AWS credentials: its request goes through with
+	// an assertion from serve's issuer (which the dev upstream, trusting
+	// the dev gateway's issuer, reports as not its own).
+	r = call(t, c, "GET", base+"/api/x", token(t, state, "--user", "bob"), "")
+	if r.status != 200 || !strings.Contains(r.body, `"authorization": "absent"`) || !strings.Contains(r.body, `"X-Gatehouse-Assertion": [`) {
+		t.Errorf("bob GET /api/x through serve: %d %s", r.status, r.body)
+	}
 	if r := call(t, c, "GET", base+"/.gatehouse-missing/../whoami", "", ""); r.status == 200 {
 		t.Errorf("non-canonical path served")
 	}
@@ -98,7 +107,7 @@ func TestServe(t *testing.T) {
 	verify := exec.Command(gatehouseBin, "audit", "verify", "--config", path)
 	verify.Stdout = &out
 	verify.Stderr = &out
-	if err := verify.Run(); err != nil || !strings.Contains(out.String(), "ok: 3 events") {
+	if err := verify.Run(); err != nil || !strings.Contains(out.String(), "ok: 4 events") {
 		t.Errorf("audit verify on serve's trail: %v\n%s", err, out.String())
 	}
 }

@@ -7,7 +7,7 @@
 // route, policy and request ids) and a Target built once from
 // configuration. Out: the response written to the http.ResponseWriter and
 // an Outcome for the audit trail, or an *Error that says which status the
-// caller gets (502, 504, 429, 413, 400) and why, in two fields: a Reason
+// caller gets (502, 504, 429, 413, 403, 400) and why, in two fields: a Reason
 // safe to show the caller and an Err for the log only.
 //
 // The Lambda target (NewLambda) turns the request into an API Gateway HTTP
@@ -46,9 +46,10 @@
 //
 // Failures never become a 500 and never show the caller a stack trace: a
 // function error is 502 (a timed-out function 504), throttling 429 with
-// Retry-After, a body over the limit 413 before anything is invoked, and
-// the target's own configuration problems (IAM refusal, unknown function)
-// 502 with the function name in Err for the operator.
+// Retry-After, a body over the limit 413 before anything is invoked, an
+// IAM refusal of the granted role 403 (AWS's own access decision), and the
+// target's configuration problems (unknown function) 502 with the function
+// name in Err for the operator.
 //
 // Left to others: verifying the token (authn), deciding and choosing the
 // role (authz), obtaining the credentials (creds), canonicalising the path

@@ -44,7 +44,7 @@ const (
 	CodeRequestTooLarge     = "request_too_large"      // 413: the body, or the event built from it, is over the limit
 	CodeBadRequest          = "bad_request"            // 400: the request cannot be expressed as an event
 	CodeBadResponse         = "bad_function_response"  // 502: the function's answer is not a valid HTTP API response
-	CodeTargetAccessDenied  = "target_access_denied"   // 502: IAM (or the local host) refused the role: the operator's problem
+	CodeTargetAccessDenied  = "target_access_denied"   // 403: IAM (or the local host) refused the granted role
 	CodeTargetNotFound      = "target_not_found"       // 502: no such function, alias or version
 	CodeTargetRejected      = "target_rejected"        // 502: Lambda refused the call's parameters
 	CodeTargetUnavailable   = "target_unavailable"     // 502: Lambda failed, or its environment is misconfigured

@@ -264,10 +264,10 @@ func (l *Lambda) mapError(parent, tctx context.Context, err error) *Error {
 		code := api.ErrorCode()
 		switch {
 		case code == "AccessDeniedException" || code == "AccessDenied":
-			// IAM (or the local host) refused the role: the operator's
-			// problem, not the caller's. The SDK's message names the role
-			// and the function, for the log.
-			return newError(http.StatusBadGateway, CodeTargetAccessDenied, "the target could not be invoked", err)
+			// IAM (or the local host) refused the role: AWS's own access
+			// decision, passed on as a denial. The SDK's message names the
+			// role and the function, for the log only.
+			return newError(http.StatusForbidden, CodeTargetAccessDenied, "AWS denied the granted role access to the target", err)
 		case credentialCodes[code]:
 			return newError(http.StatusBadGateway, CodeCredentialsRejected, "the target could not be invoked", err)
 		case code == "ThrottlingException" || code == "Throttling":

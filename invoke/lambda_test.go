@@ -303,7 +303,7 @@ func TestLambdaErrors(t *testing.T) {
 		{name: "function error", function: "crash", wantStatus: 502, wantCode: CodeFunctionError, wantFnError: "Unhandled", wantTargetID: "lambda-req-1"},
 		{name: "function timeout", function: "sleepy", wantStatus: 504, wantCode: CodeFunctionTimeout, wantFnError: "Unhandled", wantTargetID: "lambda-req-1"},
 		{name: "throttled", function: "busy", wantStatus: 429, wantCode: CodeThrottled, wantRetryAfter: 7, wantTargetID: "lambda-req-1"},
-		{name: "IAM refusal", function: "forbidden", wantStatus: 502, wantCode: CodeTargetAccessDenied, wantTargetID: "lambda-req-1"},
+		{name: "IAM refusal", function: "forbidden", wantStatus: 403, wantCode: CodeTargetAccessDenied, wantTargetID: "lambda-req-1"},
 		{name: "no such function", function: "missing", wantStatus: 502, wantCode: CodeTargetNotFound, wantTargetID: "lambda-req-1"},
 		{name: "payload too large", function: "huge", wantStatus: 413, wantCode: CodeRequestTooLarge, wantTargetID: "lambda-req-1"},
 		{name: "service failure", function: "broken", wantStatus: 502, wantCode: CodeTargetUnavailable, wantTargetID: "lambda-req-1"},

@@ -211,8 +211,8 @@ func TestLambdaAgainstDevkitRuntime(t *testing.T) {
 	t.Run("a role that may not invoke echo", func(t *testing.T) {
 		rec, oc, err := call(readerCreds, readerSession, "application/json", `{"message":"x"}`)
 		var ie *invoke.Error
-		if !errors.As(err, &ie) || ie.Status != http.StatusBadGateway || ie.Code != invoke.CodeTargetAccessDenied {
-			t.Fatalf("Invoke = %+v, %v; want 502 %s", oc, err, invoke.CodeTargetAccessDenied)
+		if !errors.As(err, &ie) || ie.Status != http.StatusForbidden || ie.Code != invoke.CodeTargetAccessDenied {
+			t.Fatalf("Invoke = %+v, %v; want 403 %s", oc, err, invoke.CodeTargetAccessDenied)
 		}
 		if rec.Body.Len() != 0 || !strings.Contains(ie.Err.Error(), "echo") {
 			t.Errorf("wrote %q; Err %v should name the function", rec.Body, ie.Err)
