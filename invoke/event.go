@@ -144,43 +144,11 @@ var notCopied = map[string]bool{
 	"host": true, "content-length": true,
 }
 
-// identityHeaders are credentials and identity or forwarding assertions
-// that only the gateway may make (SECURITY.md invariant 8), compared in
-// lower case with '_' read as '-'.
-var identityHeaders = map[string]bool{
-	"authorization": true, "proxy-authorization": true, "forwarded": true,
-	"remote-user": true, "x-remote-user": true, "x-remote-group": true, "x-user": true,
-	"x-user-id": true, "x-email": true, "x-real-ip": true, "x-client-ip": true,
-	"true-client-ip": true, "cf-connecting-ip": true, "x-cluster-client-ip": true,
-	"x-original-url": true, "x-rewrite-url": true, "x-original-uri": true,
-	"x-goog-iap-jwt-assertion": true,
-}
-
-// identityPrefixes are families of such headers.
-var identityPrefixes = []string{
-	"x-gatehouse-", "x-amzn-oidc-", "x-forwarded-", "x-original-forwarded-",
-	"x-auth-request-", "x-ms-client-principal", "x-ms-token-", "x-goog-authenticated-user-",
-	"cf-access-", "x-pomerium-", "x-webauth-", "x-remote-", "x-authenticated-",
-	"x-apigateway-", "x-amzn-apigateway-", "remote-",
-}
-
 // normalizeHeaderName lower-cases a header name and reads '_' as '-', so
 // "X_Gatehouse_User" and "x-gatehouse-user" are the same header here, as
 // they are to many servers behind a proxy.
 func normalizeHeaderName(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
-}
-
-func isIdentityHeader(norm string) bool {
-	if identityHeaders[norm] {
-		return true
-	}
-	for _, p := range identityPrefixes {
-		if strings.HasPrefix(norm, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // eventHeaders is the headers map: lower-cased names, repeated headers
@@ -197,7 +165,9 @@ func eventHeaders(r *http.Request, sourceIP string, bodyLen int) map[string]stri
 	out := make(map[string]string, len(r.Header)+5)
 	for name, values := range r.Header {
 		norm := normalizeHeaderName(name)
-		if notCopied[norm] || connection[norm] || isIdentityHeader(norm) {
+		// The same identity and forwarding headers as for an HTTP
+		// upstream (strippedRequestHeaders) never reach a function.
+		if notCopied[norm] || connection[norm] || strippedHeader(name) {
 			continue
 		}
 		key := strings.ToLower(name)

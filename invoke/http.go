@@ -83,7 +83,7 @@ var strippedRequestHeaders = []string{
 	"X-Amzn-Apigateway-*",         // AWS API Gateway
 	"X-Goog-Authenticated-User-*", // Google IAP
 	"X-Goog-Iap-*",                // Google IAP
-	"X-Apigateway-Api-Userinfo",   // Google API Gateway
+	"X-Apigateway-*",              // Google API Gateway (X-Apigateway-Api-Userinfo); serverless-http (X-Apigateway-Event, -Context)
 	"X-Endpoint-Api-Userinfo",     // Google Cloud Endpoints
 	"X-Ms-Client-Principal*",      // Azure App Service authentication
 	"X-Ms-Token-*",                // Azure App Service token store

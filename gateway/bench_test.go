@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+
+	"gatehouse/audit"
+	"gatehouse/audit/sqlite"
+	"gatehouse/authn"
+	"gatehouse/authz"
+	"gatehouse/creds"
+	"gatehouse/invoke"
+)
+
+// The benchmarks run the gateway with its real steps (verifier with its
+// cache, Cedar policy, asynchronous SQLite trail, the HTTP upstream target)
+// in front of a trivial upstream, beside a bare httputil.ReverseProxy to
+// the same upstream: the difference is what gatehouse adds per request,
+// without TLS or a load generator in the way (bench/ measures those).
+
+func benchUpstream(b *testing.B) *httptest.Server {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"ok":true,"service":"bench","padding":"xxxxxxxxxxxxxxxxxxxx"}`))
+	}))
+	b.Cleanup(up.Close)
+	return up
+}
+
+func benchTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
+	return t
+}
+
+func BenchmarkBareReverseProxy(b *testing.B) {
+	up := benchUpstream(b)
+	u, _ := url.Parse(up.URL)
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }, Transport: benchTransport()}
+	runParallel(b, rp, "")
+}
+
+func BenchmarkGatewayUpstream(b *testing.B) {
+	up := benchUpstream(b)
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwks) }))
+	b.Cleanup(idp.Close)
+	v, err := authn.NewVerifier(authn.Config{Issuers: []authn.IssuerConfig{{
+		Name: "corp", Issuer: "https://idp.example", JWKSURL: idp.URL, Audiences: []string{"api://gatehouse"},
+	}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": "https://idp.example", "aud": "api://gatehouse", "sub": "user-1", "exp": now.Add(time.Hour).Unix(),
+		"iat": now.Unix(), "nbf": now.Unix(), "jti": "t1", "groups": []string{"15dd7745-cbbe-45b1-9b2a-ee1ef7644785"}, "azp": "cli",
+	})
+	tok.Header["kid"] = "k1"
+	raw, _ := tok.SignedString(key)
+	pol, err := authz.New(authz.Config{
+		Roles: []authz.Role{{Name: "reader", Actions: []string{authz.ActionRead}, Routes: []string{"api"}}},
+		Rules: []authz.Rule{{ID: "readers", Effect: authz.EffectAllow, Roles: []string{"reader"}, Groups: []authz.GroupRef{{ID: "15dd7745-cbbe-45b1-9b2a-ee1ef7644785"}}}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	sink, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(b.TempDir(), "audit.db"), Create: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec, err := audit.NewRecorder(audit.Config{Sink: sink, Mode: audit.Async, Replica: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rec.Close(); sink.Close() })
+	pseudo, _ := audit.NewPseudonymizer(make([]byte, 32))
+	issuer, err := creds.NewIssuer(creds.IssuerConfig{URL: "https://gatehouse.example"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	target, err := invoke.NewHTTP(invoke.HTTPConfig{URL: up.URL, Transport: benchTransport(),
+		Assert: func(p *authn.Principal, aud, role string) (string, error) { return issuer.Assertion(p, aud, role, time.Now()) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := New(Config{
+		Routes: []Route{{ID: "api", Path: "/api/{rest...}", Target: target, TargetName: "api",
+			Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "api"}, NoCredentials: true}},
+		Verifier: v, Policy: pol, Broker: &countingBroker{}, Recorder: rec, Pseudonym: pseudo.Principal,
+		ClaimsAllowed: []string{"azpacr", "idtyp"}, Metrics: NewMetrics(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runParallel(b, g.Handler(), raw)
+}
+
+func runParallel(b *testing.B, h http.Handler, bearer string) {
+	// One request first: keys fetched, connections open, caches warm.
+	serve := func() int {
+		req := httptest.NewRequest("GET", "/api/items/7?page=2", nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	if code := serve(); code != 200 {
+		b.Fatalf("warm-up request: %d", code)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if code := serve(); code != 200 {
+				b.Errorf("status %d", code)
+				return
+			}
+		}
+	})
+}
