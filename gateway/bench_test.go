@@ -94,7 +94,9 @@ func BenchmarkGatewayUpstream(b *testing.B) {
 		b.Fatal(err)
 	}
 	target, err := invoke.NewHTTP(invoke.HTTPConfig{URL: up.URL, Transport: benchTransport(),
-		Assert: func(p *authn.Principal, aud, role string) (string, error) { return issuer.Assertion(p, aud, role, time.Now()) }})
+		Assert: func(p *authn.Principal, aud, role string) (string, error) {
+			return issuer.Assertion(p, aud, role, time.Now())
+		}})
 	if err != nil {
 		b.Fatal(err)
 	}

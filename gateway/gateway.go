@@ -111,8 +111,8 @@ type Config struct {
 	// MaxRequestBytes bounds a request body; 0 means 6 MiB. Larger bodies
 	// get 413.
 	MaxRequestBytes int64
-	Logger           *slog.Logger
-	Now              func() time.Time
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // ResourceMetadata is the RFC 9728 document: which issuers and scopes this
