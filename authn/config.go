@@ -85,6 +85,14 @@ type IssuerConfig struct {
 	// fetch while the JWKS endpoint fails; past it, tokens get Unavailable.
 	// 0 means 24 h.
 	MaxKeyAge time.Duration
+	// Snapshot, when set, is a key snapshot of this issuer (the JSON that
+	// FetchSnapshot and `gatehouse jwks snapshot` write): the keys are
+	// installed as if fetched at its fetched_at, so verification needs no
+	// network at first; MaxKeyAge still counts from fetched_at, and the
+	// first verification starts a background refresh. A snapshot of
+	// another issuer, or with a key that fails the JWKS checks, makes
+	// NewVerifier fail. See snapshot.go.
+	Snapshot []byte
 }
 
 // ClaimNames maps Principal fields to claim names for TypeOIDC issuers.

@@ -13,7 +13,8 @@
 // jku/x5u/jwk/x5c/zip/b64/crit), the issuer's algorithm allow-list tied to the
 // key type, a key from the issuer's own JWKS only (discovery, cache, refresh
 // on schedule and on unknown kid, rate-limited and single-flight, stale keys
-// served up to MaxKeyAge then Unavailable), signature, iss (exact or Entra
+// served up to MaxKeyAge then Unavailable; optionally seeded at start from a
+// build-time snapshot, FetchSnapshot), signature, iss (exact or Entra
 // {tenantid} template with tenant allow-list), aud, exp, nbf, iat, lifetime,
 // typ, token version and calling-app allow-list.
 //

@@ -39,6 +39,9 @@ type key struct {
 type keyState struct {
 	keys      map[string]*key
 	fetchedAt time.Time // last successful fetch
+	// seeded says the keys came from a Snapshot (IssuerConfig.Snapshot),
+	// not from a fetch of this process: fetchedAt is the snapshot's.
+	seeded bool
 }
 
 // keySet fetches and caches one issuer's keys: discovery (unless a JWKS URL
@@ -78,7 +81,11 @@ func (ks *keySet) lookup(ctx context.Context, kid string) (*key, error) {
 		if st == nil || ks.now().Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
 			return nil, fail(Unavailable, CheckKeys, "the issuer's signing keys are unavailable", nil)
 		}
-	} else if now.Sub(st.fetchedAt) > ks.iss.cfg.RefreshInterval {
+	} else if (now.Sub(st.fetchedAt) > ks.iss.cfg.RefreshInterval || st.seeded && ks.lastAttempt.Load() == 0) && ks.mayRefresh(now) {
+		// Due, or serving a snapshot that this process has not yet tried
+		// to refresh (snapshot.go): refresh without holding the request.
+		// Rate-limited like unknown kids, so that an issuer outage does
+		// not become a fetch after every failed one.
 		ks.refreshInBackground()
 	}
 	if k := st.keys[kid]; k != nil {
@@ -179,6 +186,16 @@ func sameKey(a, b *key) bool {
 }
 
 func (ks *keySet) fetch(ctx context.Context) (map[string]*key, error) {
+	_, raw, err := ks.fetchDocuments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ks.parseKeys(raw, "jwks")
+}
+
+// fetchDocuments fetches the discovery document (unless a JWKS URL is
+// configured) and the JWKS, and returns the JWKS URL and its raw keys.
+func (ks *keySet) fetchDocuments(ctx context.Context) (string, []jsontext.Value, error) {
 	jwksURL := ks.iss.cfg.JWKSURL
 	if jwksURL == "" {
 		var doc struct {
@@ -186,15 +203,15 @@ func (ks *keySet) fetch(ctx context.Context) (map[string]*key, error) {
 			JWKSURI string `json:"jwks_uri"`
 		}
 		if err := ks.getJSON(ctx, ks.iss.discoveryURL(), &doc); err != nil {
-			return nil, fmt.Errorf("discovery: %w", err)
+			return "", nil, fmt.Errorf("discovery: %w", err)
 		}
 		// OIDC Discovery §4.3: the document must name the issuer we expect
 		// (for Entra multi-tenant documents, the same template).
 		if doc.Issuer != ks.iss.cfg.Issuer {
-			return nil, fmt.Errorf("discovery: document names issuer %q, want %q", doc.Issuer, ks.iss.cfg.Issuer)
+			return "", nil, fmt.Errorf("discovery: document names issuer %q, want %q", doc.Issuer, ks.iss.cfg.Issuer)
 		}
 		if err := checkFetchURL(doc.JWKSURI); err != nil {
-			return nil, fmt.Errorf("discovery: jwks_uri: %w", err)
+			return "", nil, fmt.Errorf("discovery: jwks_uri: %w", err)
 		}
 		jwksURL = doc.JWKSURI
 	}
@@ -202,14 +219,21 @@ func (ks *keySet) fetch(ctx context.Context) (map[string]*key, error) {
 		Keys []jsontext.Value `json:"keys"`
 	}
 	if err := ks.getJSON(ctx, jwksURL, &set); err != nil {
-		return nil, fmt.Errorf("jwks: %w", err)
+		return "", nil, fmt.Errorf("jwks: %w", err)
 	}
 	if set.Keys == nil {
-		return nil, errors.New("jwks: no keys member")
+		return "", nil, errors.New("jwks: no keys member")
 	}
-	keys := make(map[string]*key, len(set.Keys))
+	return jwksURL, set.Keys, nil
+}
+
+// parseKeys keeps the usable keys of a key set (parseJWK) and refuses the
+// set when two keys share a kid or none is usable. what names the source
+// in errors: "jwks" or "snapshot".
+func (ks *keySet) parseKeys(raws []jsontext.Value, what string) (map[string]*key, error) {
+	keys := make(map[string]*key, len(raws))
 	skipped := 0
-	for _, raw := range set.Keys {
+	for _, raw := range raws {
 		k, err := parseJWK(raw)
 		if err != nil {
 			skipped++
@@ -217,15 +241,15 @@ func (ks *keySet) fetch(ctx context.Context) (map[string]*key, error) {
 		}
 		if _, dup := keys[k.kid]; dup {
 			// Two keys under one kid: neither can be chosen safely.
-			return nil, fmt.Errorf("jwks: duplicate kid %q", k.kid)
+			return nil, fmt.Errorf("%s: duplicate kid %q", what, k.kid)
 		}
 		keys[k.kid] = k
 	}
 	if skipped > 0 {
-		ks.log.Info("authn: skipped unusable keys in JWKS", "issuer", ks.iss.cfg.Name, "skipped", skipped)
+		ks.log.Info("authn: skipped unusable keys in "+what, "issuer", ks.iss.cfg.Name, "skipped", skipped)
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("jwks: no usable signing keys")
+		return nil, fmt.Errorf("%s: no usable signing keys", what)
 	}
 	return keys, nil
 }

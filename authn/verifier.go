@@ -55,7 +55,8 @@ var signingMethods = map[string]jwt.SigningMethod{
 }
 
 // NewVerifier checks the configuration and builds a Verifier. It does no I/O:
-// keys are fetched on first use, or ahead of it with Refresh.
+// keys are fetched on first use, or ahead of it with Refresh, unless an
+// issuer's Snapshot provides them.
 func NewVerifier(cfg Config) (*Verifier, error) {
 	v := &Verifier{exact: map[string]*issuer{}, maxBytes: cfg.MaxTokenBytes, now: cfg.Now}
 	if v.maxBytes == 0 {
@@ -85,6 +86,12 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		is.keys = &keySet{iss: is, client: client, now: v.now, log: logger}
 		if ic.HTTPClient != nil {
 			is.keys.client = ic.HTTPClient
+		}
+		if ic.Snapshot != nil {
+			if err := is.keys.seed(ic.Snapshot); err != nil {
+				errs = append(errs, fmt.Errorf("authn: issuer %s: %w", ic.Name, err))
+				continue
+			}
 		}
 		if is.prefix != "" || is.suffix != "" {
 			v.templated = append(v.templated, is)

@@ -21,8 +21,11 @@
 // value means. Validate is pure: no I/O, no network, no globals.
 //
 // What it leaves to others: the file format is kept apart from each step's
-// runtime Config, and the CLI converts a File into those (authn.Config,
-// idp.Config, ...). The CLI also resolves what only a running process
-// knows: the default state directory, the development IdP's URL (and with
-// it the issuers of authority "dev"), and the contents of ca_file.
+// runtime Config, and the CLI (or gatehouse/lambdaconfig, in a function)
+// converts a File into those (authn.Config, idp.Config, ...). Two
+// conversions live here because both need them: Issuer.Runtime (an issuer
+// as the verifier's issuers; it reads ca_file, and resolves the authority
+// "dev" from the DevAuthority it is given) and File.CredsRoles. The CLI
+// resolves what only a running process knows: the default state directory
+// and the development IdP's URL.
 package config

@@ -1,0 +1,36 @@
+// Package lambdaconfig builds a lambdaauth.Config from gatehouse's YAML
+// configuration file, so that a function, an authorizer and the gateway can
+// share one file format (and one policy).
+//
+// In: the file (Load, or Parse for one embedded in the binary) and Options
+// (where relative paths start, key snapshots, secrets supplied by code, the
+// development IdP, a base AWS configuration). Out: a lambdaauth.Config, or
+// an error listing every problem: the file's own (config.Parse: strict
+// decoding, file:line:field) and those of using it in a function.
+//
+// Sections read: authn (every issuer, converted by config.Issuer.Runtime),
+// authz (roles, rules, agents, policy_files relative to the file), creds
+// (mode per role, duration, session tags, sts endpoint and region), audit
+// (sink, mode, claims, key_file, signing_key_file, replica) and
+// gateway.routes (the API's routes, for an authorizer: method, path,
+// function or route id, action, role). gateway's other fields and dev are
+// ignored. What a function cannot do is refused with the reason: broker
+// mode (it needs gatehouse's issuer key), an audit sink other than jsonl
+// (a function writes JSON lines to standard output, which Lambda sends to
+// CloudWatch Logs), and on_unavailable spool.
+//
+// Secrets come from files the configuration names (audit.key_file,
+// audit.signing_key_file: in the deployment package or a mounted volume)
+// unless Options supplies them as lambdaauth.Secret functions (such as a
+// Secrets Manager read); never from environment variables.
+//
+// The Entra authority "dev" (gatehouse dev's IdP) resolves through
+// Options.Dev or, failing that, DevFromEnv: GATEHOUSE_DEV_IDP names the
+// IdP's URL, and its CA is GATEHOUSE_DEV_CA_FILE or else AWS_CA_BUNDLE,
+// which `gatehouse dev` gives every function it runs. creds.sts.endpoint
+// "dev" leaves the STS endpoint to the AWS SDK's own AWS_ENDPOINT_URL_STS,
+// which `gatehouse dev` also sets.
+//
+// Left to others: running the pipeline (lambdaauth), validating the file
+// (config), and fetching key snapshots (authn.FetchSnapshot).
+package lambdaconfig
