@@ -207,7 +207,9 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	if o.configPath != "" {
 		base = filepath.Dir(o.configPath)
 	}
-	fnEnv := map[string]string{"AWS_ENDPOINT_URL_STS": stsURL, "AWS_CA_BUNDLE": ep.CAFile}
+	// Functions reach the local STS, and functions that verify tokens
+	// themselves (lambdaauth, authority "dev") the development IdP.
+	fnEnv := map[string]string{"AWS_ENDPOINT_URL_STS": stsURL, "AWS_CA_BUNDLE": ep.CAFile, "GATEHOUSE_DEV_IDP": dev.baseURL}
 	functions, fnNotes := devFunctions(f, base, fnEnv)
 	for _, n := range fnNotes {
 		fmt.Fprintln(e.stderr, "gatehouse dev:", n)

@@ -47,7 +47,7 @@ func execRoles(f *config.File) []creds.Role {
 	var out []creds.Role
 	for _, fn := range f.Dev.Lambda.Functions {
 		if fn.ExecutionRole != "" {
-			out = append(out, creds.Role{Name: "fn-" + fn.Name, ARN: fn.ExecutionRole, Mode: creds.ModeBroker, SessionTags: []string{}})
+			out = append(out, creds.Role{Name: "fn-" + fn.Name, ARN: fn.ExecutionRole, Mode: creds.ModeBroker, SessionTags: []string{}, NoSourceIdentity: true})
 		}
 	}
 	return out

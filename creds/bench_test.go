@@ -96,7 +96,7 @@ func BenchmarkMint(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := iss.mint(p, "reader", tags, now); err != nil {
+		if _, err := iss.mint(p, "reader", tags, now, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,6 +56,12 @@ type Role struct {
 	// carries; only these groups are tagged. Names are 1–64 characters of
 	// [A-Za-z0-9_.+=@/-]. Required when SessionTags has TagGroups.
 	GroupTags map[string]string
+	// NoSourceIdentity leaves the session without a source identity
+	// (broker and assume_role modes): for sessions that are no caller's
+	// own, such as a function's execution role, which Lambda issues without
+	// one. A source identity, once set, can never change, so such a
+	// session could not assume a role for a caller with the caller's.
+	NoSourceIdentity bool
 }
 
 // STSClient is what the Broker needs of the AWS SDK's *sts.Client. The
@@ -475,7 +481,7 @@ func (b *Broker) assume(ctx context.Context, r *role, req Request, tags []tag) (
 		token := req.Token
 		if r.Mode == ModeBroker {
 			var err error
-			if token, err = b.issuer.mint(p, r.Name, tags, b.now()); err != nil {
+			if token, err = b.issuer.mint(p, r.Name, tags, b.now(), !r.NoSourceIdentity); err != nil {
 				return nil, err
 			}
 			sess.Tags = tagMap(tags)
@@ -496,7 +502,9 @@ func (b *Broker) assume(ctx context.Context, r *role, req Request, tags []tag) (
 			RoleSessionName: aws.String(name),
 			DurationSeconds: aws.Int32(r.duration),
 			Policy:          policy,
-			SourceIdentity:  aws.String(Pseudonym(p)),
+		}
+		if !r.NoSourceIdentity {
+			in.SourceIdentity = aws.String(Pseudonym(p))
 		}
 		for _, t := range tags {
 			in.Tags = append(in.Tags, types.Tag{Key: aws.String(t.Key), Value: aws.String(t.Value)})

@@ -314,7 +314,7 @@ type tokenClaims struct {
 	Expiry         int64    `json:"exp"`
 	ID             string   `json:"jti"`
 	Tags           *awsTags `json:"https://aws.amazon.com/tags,omitempty"`
-	SourceIdentity string   `json:"https://aws.amazon.com/source_identity"`
+	SourceIdentity string   `json:"https://aws.amazon.com/source_identity,omitempty"`
 }
 
 // awsTags is the https://aws.amazon.com/tags claim (spec §7): each tag an
@@ -329,7 +329,8 @@ type awsTags struct {
 // "role:<role.Name>:<Pseudonym(p)>"; iat and nbf now, exp now + the token
 // lifetime (at most 5 min); a random jti; the role's session tags (all of
 // them transitive) in https://aws.amazon.com/tags; and the pseudonym as
-// https://aws.amazon.com/source_identity. It holds no name, UPN or email.
+// https://aws.amazon.com/source_identity (none with role.NoSourceIdentity).
+// It holds no name, UPN or email.
 func (i *Issuer) Mint(p *authn.Principal, role Role, now time.Time) (string, error) {
 	if p == nil {
 		return "", ErrNoPrincipal
@@ -338,23 +339,25 @@ func (i *Issuer) Mint(p *authn.Principal, role Role, now time.Time) (string, err
 	if err != nil {
 		return "", err
 	}
-	return i.mint(p, r.Name, r.tags(p), now)
+	return i.mint(p, r.Name, r.tags(p), now, !r.NoSourceIdentity)
 }
 
-func (i *Issuer) mint(p *authn.Principal, role string, tags []tag, now time.Time) (string, error) {
+func (i *Issuer) mint(p *authn.Principal, role string, tags []tag, now time.Time, withSourceIdentity bool) (string, error) {
 	var id [16]byte
 	if _, err := io.ReadFull(i.rand, id[:]); err != nil {
 		return "", fmt.Errorf("creds: token id: %w", err)
 	}
 	c := tokenClaims{
-		Issuer:         i.url,
-		Subject:        subject(role, p),
-		Audience:       Audience,
-		IssuedAt:       now.Unix(),
-		NotBefore:      now.Unix(),
-		Expiry:         now.Add(i.lifetime).Unix(),
-		ID:             base64.RawURLEncoding.EncodeToString(id[:]),
-		SourceIdentity: Pseudonym(p),
+		Issuer:    i.url,
+		Subject:   subject(role, p),
+		Audience:  Audience,
+		IssuedAt:  now.Unix(),
+		NotBefore: now.Unix(),
+		Expiry:    now.Add(i.lifetime).Unix(),
+		ID:        base64.RawURLEncoding.EncodeToString(id[:]),
+	}
+	if withSourceIdentity {
+		c.SourceIdentity = Pseudonym(p)
 	}
 	if len(tags) > 0 {
 		c.Tags = &awsTags{PrincipalTags: make(map[string][]string, len(tags))}

@@ -132,6 +132,20 @@ func TestMintNoTags(t *testing.T) {
 	}
 }
 
+func TestMintNoSourceIdentity(t *testing.T) {
+	iss := newTestIssuer(t, "https://gatehouse.example.com")
+	for _, omit := range []bool{false, true} {
+		tok, err := iss.Mint(testPrincipal(), Role{Name: "fn-a", ARN: "arn:aws:iam::123456789012:role/r", NoSourceIdentity: omit}, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, c := decodeJWT(t, tok)
+		if _, ok := c[ClaimSourceIdentity]; ok == omit {
+			t.Errorf("NoSourceIdentity %v: source identity claim present = %v", omit, ok)
+		}
+	}
+}
+
 func TestMintRejects(t *testing.T) {
 	iss := newTestIssuer(t, "https://gatehouse.example.com")
 	if _, err := iss.Mint(nil, Role{Name: "reader", ARN: "arn:aws:iam::123456789012:role/r"}, testNow); !errors.Is(err, ErrNoPrincipal) {
