@@ -18,7 +18,8 @@ import (
 // one whole policy, old or new. The zero Engine has no policy and denies
 // everything.
 type Engine struct {
-	state atomic.Pointer[state]
+	state        atomic.Pointer[state]
+	hits, misses atomic.Int64 // decision cache counters, over every state
 }
 
 // state is one compiled policy, immutable once built.
@@ -40,17 +41,19 @@ type state struct {
 	allowGroups  types.EntityUIDSet
 	groupPermits [][]int32
 	memo         memo
+	// decisions is nil when a Cedar file is loaded (see decisionCache).
+	decisions *decisionCache
 }
 
 // New compiles cfg and returns an Engine deciding by it. The error joins
 // every problem found (see Problems), each naming the rule, role, agent or
 // Cedar file and line.
 func New(cfg Config) (*Engine, error) {
-	st, err := build(&cfg)
+	e := new(Engine)
+	st, err := e.build(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	e := new(Engine)
 	e.state.Store(st)
 	return e, nil
 }
@@ -59,7 +62,7 @@ func New(cfg Config) (*Engine, error) {
 // every later Decide. On error the previous policy keeps running. Calls
 // to Reload should not race each other: the last to finish wins.
 func (e *Engine) Reload(cfg Config) error {
-	st, err := build(&cfg)
+	st, err := e.build(&cfg)
 	if err != nil {
 		return err
 	}
@@ -142,13 +145,39 @@ var actionUID = func() map[string]types.EntityUID {
 // Deny wins: a forbid policy that matches denies whatever permits.
 //
 // p is read, never modified: it may be shared through the verified-token
-// cache.
+// cache. Nor may the caller modify it afterwards: without Cedar files,
+// decisions are cached per Principal (see decisionCache), and the returned
+// Decision's slices are shared between the requests it answers.
 func (e *Engine) Decide(p *authn.Principal, r Request) Decision {
 	st := e.state.Load()
 	if st == nil {
 		return denied("no policy is loaded")
 	}
-	return st.decide(p, r)
+	if st.decisions == nil || p == nil {
+		e.misses.Add(1)
+		return st.decide(p, r)
+	}
+	if d, ok := st.decisions.get(p, &r); ok {
+		return d
+	}
+	d := st.decide(p, r)
+	st.decisions.put(p, &r, d)
+	return d
+}
+
+// build compiles cfg into a state with a decision cache when it can have one.
+func (e *Engine) build(cfg *Config) (*state, error) {
+	st, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range st.policies {
+		if p.origin == fromFile {
+			return st, nil
+		}
+	}
+	st.decisions = &decisionCache{m: make(map[decisionKey]Decision), hits: &e.hits, misses: &e.misses}
+	return st, nil
 }
 
 func (st *state) decide(p *authn.Principal, r Request) Decision {

@@ -131,6 +131,10 @@ func buildGateway(f *config.File, parts gatewayParts) (*gateway.Gateway, error) 
 	metrics := gateway.NewMetrics()
 	metrics.WatchVerifier(parts.verifier.Stats)
 	metrics.WatchBroker(parts.broker.Stats)
+	metrics.WatchCounter("gatehouse_decision_cache_hits_total", "Policy decisions answered from the decision cache.",
+		func() int64 { h, _ := parts.policy.CacheStats(); return h })
+	metrics.WatchCounter("gatehouse_decisions_evaluated_total", "Policy decisions evaluated with Cedar.",
+		func() int64 { _, m := parts.policy.CacheStats(); return m })
 	var scopes []string
 	return gateway.New(gateway.Config{
 		Routes: routes, Verifier: parts.verifier, Policy: parts.policy, Broker: parts.broker, Recorder: parts.recorder,

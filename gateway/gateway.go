@@ -315,25 +315,29 @@ func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, rt *Route, ev *
 		ev.Decision = audit.DecisionError
 	}
 	ev.LatencyMicros = g.now().Sub(start).Microseconds()
-	if !g.record(w, r, rt, ev, start) {
+	if !g.record(r, rt, ev, start) {
+		refuse(w, ev.RequestID)
 		return
 	}
 	buf.flushTo(w)
 	g.cfg.Metrics.observe(rt.ID, ev.Status, ev.Decision, g.now().Sub(start))
 }
 
-// record commits ev; on failure it answers 503 and returns false.
-func (g *Gateway) record(w http.ResponseWriter, r *http.Request, rt *Route, ev *audit.Event, start time.Time) bool {
+// record commits ev and says whether the trail took it.
+func (g *Gateway) record(r *http.Request, rt *Route, ev *audit.Event, start time.Time) bool {
 	if err := g.cfg.Recorder.Record(context.WithoutCancel(r.Context()), ev); err != nil {
 		g.cfg.Metrics.observe(rt.ID, http.StatusServiceUnavailable, audit.DecisionError, g.now().Sub(start))
-		// The trail could not take the event: refuse rather than answer
-		// without a record (fail closed).
 		g.log.Error("gateway: audit record failed; refusing the request", "request_id", ev.RequestID, "err", err)
-		w.Header().Set("Retry-After", "5")
-		writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the audit trail is unavailable", ev.RequestID)
 		return false
 	}
 	return true
+}
+
+// refuse answers a request whose event the trail did not take: no
+// response without a record (fail closed).
+func refuse(w http.ResponseWriter, reqID string) {
+	w.Header().Set("Retry-After", "5")
+	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the audit trail is unavailable", reqID)
 }
 
 // serveStreamed runs the pipeline for a streaming target: the event is
@@ -343,7 +347,7 @@ func (g *Gateway) serveStreamed(w http.ResponseWriter, r *http.Request, rt *Rout
 	cw := &commitWriter{w: w, commit: func(status int) bool {
 		ev.Status, ev.Decision = status, audit.DecisionAllow
 		ev.LatencyMicros = g.now().Sub(start).Microseconds()
-		return g.record(w, r, rt, ev, start)
+		return g.record(r, rt, ev, start)
 	}}
 	err := g.run(cw, r, rt, ev, ev.RequestID)
 	if cw.committed {

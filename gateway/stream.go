@@ -11,8 +11,8 @@ import (
 // the audit event first: when the target sets its status (or writes, or
 // flushes, or takes over the connection for a WebSocket), commit records
 // the event; only if it succeeds does anything reach the caller. If it
-// fails, commit has answered 503 and every later write fails, which makes
-// the target stop.
+// fails, the caller gets 503 and every later write fails, which makes the
+// target stop.
 type commitWriter struct {
 	w         http.ResponseWriter
 	commit    func(status int) bool
@@ -39,25 +39,20 @@ func (c *commitWriter) WriteHeader(code int) {
 	c.w.WriteHeader(code)
 }
 
-// start commits once; on failure the target's headers are discarded (the
-// 503 written by commit carries only the gateway's).
+// start commits once. If the trail refuses the event, the target's
+// headers are dropped and the caller gets the gateway's 503 instead.
 func (c *commitWriter) start(code int) bool {
 	if c.committed {
 		return c.ok
 	}
 	c.committed = true
-	h := c.w.Header()
-	saved := h.Clone()
-	for k := range h {
-		if k != "X-Request-Id" {
-			delete(h, k)
-		}
-	}
 	c.ok = c.commit(code)
-	if c.ok {
-		for k, v := range saved {
-			h[k] = v
-		}
+	if !c.ok {
+		h := c.w.Header()
+		id := h.Get("X-Request-Id")
+		clear(h)
+		h.Set("X-Request-Id", id)
+		refuse(c.w, id)
 	}
 	return c.ok
 }
