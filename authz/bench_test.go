@@ -87,7 +87,20 @@ func benchRequest(i int) Request {
 func BenchmarkDecide(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		e := mustNew(b, benchConfig(n))
+		// Evaluation itself, past the decision cache (Engine.Decide answers
+		// a repeated principal and request from it: the "cached" case).
+		st := e.state.Load()
 		b.Run(fmt.Sprintf("rules=%d/same", n), func(b *testing.B) {
+			p, r := benchPrincipal(0, n), benchRequest(0)
+			if d := st.decide(p, r); !d.Allow {
+				b.Fatalf("Decide = %+v, want allow", d)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				st.decide(p, r)
+			}
+		})
+		b.Run(fmt.Sprintf("rules=%d/cached", n), func(b *testing.B) {
 			p, r := benchPrincipal(0, n), benchRequest(0)
 			if d := e.Decide(p, r); !d.Allow {
 				b.Fatalf("Decide = %+v, want allow", d)
@@ -114,7 +127,7 @@ func BenchmarkDecide(b *testing.B) {
 				allowed, i := 0, 0
 				b.ReportAllocs()
 				for b.Loop() {
-					if e.Decide(ps[i%len(ps)], rs[i%len(rs)]).Allow {
+					if st.decide(ps[i%len(ps)], rs[i%len(rs)]).Allow {
 						allowed++
 					}
 					i++
