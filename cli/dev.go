@@ -366,6 +366,11 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir, token stri
 	fmt.Fprintf(w, "  gateway     %s (also gatehouse's issuer for AWS)\n", ep.Gateway)
 	fmt.Fprintf(w, "  sts         %s\n", ep.STS)
 	fmt.Fprintf(w, "  lambda      %s\n", ep.Lambda)
+	for _, fn := range f.Dev.Lambda.Functions {
+		if fn.URL {
+			fmt.Fprintf(w, "  %-11s %s%s%s/ (function URL)\n", fn.Name, ep.Lambda, runtime.FunctionURLPrefix, fn.Name)
+		}
+	}
 	fmt.Fprintf(w, "  upstream    %s (an HTTP service behind the gateway)\n", ep.Upstream)
 	if ep.CAFile != "" {
 		fmt.Fprintf(w, "  local CA    %s\n", ep.CAFile)

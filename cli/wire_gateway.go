@@ -63,7 +63,7 @@ func devFunctions(f *config.File, base string, env map[string]string) ([]runtime
 	for _, fn := range f.Dev.Lambda.Functions {
 		rf := runtime.Function{
 			Name: fn.Name, Executable: fn.Executable, ExecutionRole: fn.ExecutionRole, Timeout: fn.Timeout,
-			MemoryMB: fn.MemoryMB, Concurrency: fn.Concurrency, Env: map[string]string{},
+			MemoryMB: fn.MemoryMB, Concurrency: fn.Concurrency, Env: map[string]string{}, URL: fn.URL,
 		}
 		for k, v := range env {
 			rf.Env[k] = v

@@ -37,6 +37,12 @@ type DevFunction struct {
 	Concurrency int `yaml:"concurrency,omitempty"`
 	// Env is extra environment for the function.
 	Env map[string]string `yaml:"env,omitempty"`
+	// URL gives the function a function URL of auth type NONE on the
+	// local Lambda host, at <lambda endpoint>/lambda-url/<name>/: any
+	// request there, unsigned, invokes the function with a Lambda function
+	// URL event, as a real function URL would. Only for functions that
+	// check their callers themselves (gatehouse/lambdaauth).
+	URL bool `yaml:"url,omitempty"`
 }
 
 var functionNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

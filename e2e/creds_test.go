@@ -58,7 +58,7 @@ func TestBrokeredCredentials(t *testing.T) {
 // refused by STS with AccessDenied, reported as a 403 naming the role.
 func TestTrustPolicyRefusal(t *testing.T) {
 	cfg, _, _ := run(t, "", "dev", "--print-config")
-	cfg = strings.Replace(cfg, "  sts:\n    listen: 127.0.0.1:9444\n", `  sts:
+	cfg = strings.Replace(cfg, "  sts:\n    listen: 127.0.0.1:9444\n    roles:\n", `  sts:
     listen: 127.0.0.1:9444
     roles:
       - arn: arn:aws:iam::000000000000:role/gatehouse-jobs
@@ -68,6 +68,9 @@ func TestTrustPolicyRefusal(t *testing.T) {
             "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession", "sts:SetSourceIdentity"],
             "Condition": {"StringLike": {"${gatehouse_issuer}:sub": "role:someone-else:*"}}}]}
 `, 1)
+	if !strings.Contains(cfg, "role:someone-else") {
+		t.Fatal("could not add the role to dev.sts.roles")
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -189,7 +189,7 @@ func TestAWSDenialIs403(t *testing.T) {
 	}
 	cfg = strings.ReplaceAll(cfg, "package: examples/", "package: "+filepath.Join(root, "examples")+"/")
 	// The reader role may invoke echo only, in IAM.
-	cfg = strings.Replace(cfg, "  sts:\n    listen: 127.0.0.1:9444\n",
+	cfg = strings.Replace(cfg, "  sts:\n    listen: 127.0.0.1:9444\n    roles:\n",
 		"  sts:\n    listen: 127.0.0.1:9444\n    roles:\n      - arn: arn:aws:iam::000000000000:role/gatehouse-reader\n        invoke: [echo]\n", 1)
 	if !strings.Contains(cfg, "invoke: [echo]") {
 		t.Fatal("could not add the IAM override to the configuration")

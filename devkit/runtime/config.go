@@ -101,6 +101,11 @@ type Function struct {
 	// ExecutionRole is the IAM role ARN whose credentials (from
 	// Config.Credentials) instances get; "" means none.
 	ExecutionRole string
+	// URL gives the function a function URL of auth type NONE on Handler,
+	// at FunctionURLPrefix + Name + "/": any request there, unauthenticated,
+	// invokes the function with a function URL event (the function checks
+	// the caller itself).
+	URL bool
 }
 
 // Limits and defaults, Lambda's where Lambda has one.

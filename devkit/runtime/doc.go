@@ -28,6 +28,30 @@
 //	         ResourceNotFoundException, TooManyRequestsException,
 //	         RequestTooLargeException, InvalidRequestContentException,
 //	         InvalidParameterValueException, ServiceException).
+//	         /lambda-url/{name}/{path…}: the function URL of each function
+//	         whose Function.URL is set, auth type NONE, so no signature is
+//	         asked for and anyone who can reach Handler may call it (the
+//	         function checks its callers itself). Each request becomes a
+//	         function URL event (version 2.0; rawPath "/{path…}" exactly as
+//	         received, a path with dot segments, "//", encoded '/', '\', '.'
+//	         or '%', NUL, control characters or ';' answered 400 instead;
+//	         rawQueryString, queryStringParameters and headers with repeated
+//	         values comma-joined, header names lower-cased, Cookie headers
+//	         split into cookies, the Authorization header passed on,
+//	         requestContext with apiId and domainPrefix a url-id derived
+//	         from the function's ARN (FunctionURLID) and domainName
+//	         <url-id>.lambda-url.<region>.on.aws, no authorizer; a body that
+//	         is not UTF-8 text base64 with isBase64Encoded), invoked as a
+//	         RequestResponse invocation (the same queue, timeout, crash
+//	         handling and logs). The answer is mapped as Lambda maps
+//	         function URL responses (gatehouse/invoke's WriteResponse):
+//	         statusCode, headers, cookies (one Set-Cookie each), body,
+//	         isBase64Encoded, and any other JSON value as a 200
+//	         application/json body; a function error or an invalid response
+//	         is 502, a timeout 504, throttling 429, a body over 6 MiB
+//	         (MaxSyncPayload) 413, a function without a URL 404, each with
+//	         {"message":…}. The invocation's request id is requestId and
+//	         x-amzn-RequestId.
 //	Invoke   the same invocation in process, without authentication.
 //
 // Each instance is a process with its own Runtime API listener on
@@ -56,10 +80,12 @@
 // payloads and credentials are never logged, only sizes.
 //
 // Left to others: aliases and versions other than $LATEST, the other Lambda
-// APIs (function management, response streaming to callers), retries of
-// failed Event invocations (only throttled ones are retried), memory limits
-// (MemoryMB is reported, not enforced), condition keys in session policies
-// (a statement with a Condition never allows, and always denies), TLS (wrap
-// Handler in an https server), and isolation: functions run as the host's
-// user, unsandboxed. It is a development tool: keep it on loopback.
+// APIs (function management, response streaming to callers), function URLs
+// of auth type AWS_IAM, their CORS settings and their response streaming,
+// retries of failed Event invocations (only throttled ones are retried),
+// memory limits (MemoryMB is reported, not enforced), condition keys in
+// session policies (a statement with a Condition never allows, and always
+// denies), TLS (wrap Handler in an https server), and isolation: functions
+// run as the host's user, unsandboxed. It is a development tool: keep it on
+// loopback.
 package runtime

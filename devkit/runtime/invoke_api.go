@@ -27,7 +27,9 @@ import (
 // Config.STS issued, and the session must be allowed lambda:InvokeFunction
 // on the function (its role's Invoke list and, if it has one, its session
 // policy). Refusals carry Lambda's error shapes; any other path answers
-// UnknownOperationException once authenticated.
+// UnknownOperationException once authenticated, except FunctionURLPrefix,
+// where the functions with a URL answer unsigned requests (see the package
+// documentation).
 func (h *Host) Handler() http.Handler { return h.handler }
 
 func (h *Host) newHandler() http.Handler {
@@ -45,6 +47,11 @@ func (h *Host) newHandler() http.Handler {
 				writeError(w, newError(CodeService, "An internal error occurred."))
 			}
 		}()
+		if raw := rawRequestPath(r); isFunctionURLPath(raw) {
+			// Function URLs: no SigV4 (auth type NONE), their own answers.
+			h.serveFunctionURL(w, r.WithContext(withRequestID(r.Context(), reqID)), raw)
+			return
+		}
 		if !canonicalPath(r.URL.Path) {
 			// One canonical path: ServeMux would redirect instead.
 			writeError(w, newError(CodeInvalidParameterValue, "The request path is not canonical."))

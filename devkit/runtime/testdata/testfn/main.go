@@ -1,10 +1,13 @@
 // Command testfn is a Lambda function for the runtime package's tests,
-// built with aws-lambda-go. The event's "action" says what it does.
-// TESTFN_INIT=exit makes it fail before lambda.Start.
+// built with aws-lambda-go. The event's "action" says what it does; for a
+// function URL event, the action is in its body (JSON, base64 or not), and
+// "echo" answers the whole event. TESTFN_INIT=exit makes it fail before
+// lambda.Start.
 package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +25,8 @@ type event struct {
 	Lines  int    `json:"lines"`
 	Text   string `json:"text"`
 	Size   int    `json:"size"`
+	// Response is what "respond" answers, as it is.
+	Response json.RawMessage `json:"response"`
 }
 
 func main() {
@@ -34,6 +39,10 @@ func main() {
 }
 
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	whole := raw
+	if body, ok := functionURLBody(raw); ok {
+		raw = body
+	}
 	var ev event
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, err
@@ -41,7 +50,9 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	lc, _ := lambdacontext.FromContext(ctx)
 	switch ev.Action {
 	case "echo", "":
-		return raw, nil
+		return whole, nil
+	case "respond":
+		return ev.Response, nil
 	case "sleep":
 		start := time.Now()
 		fmt.Printf("testfn: sleeping %d ms in %s\n", ev.Ms, lc.AwsRequestID)
@@ -84,4 +95,30 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return strings.Repeat("x", ev.Size), nil
 	}
 	return nil, fmt.Errorf("unknown action %q", ev.Action)
+}
+
+// functionURLBody is the body of a function URL event ("{}" when it has
+// none); false for any other event.
+func functionURLBody(raw json.RawMessage) (json.RawMessage, bool) {
+	var ev struct {
+		RequestContext struct {
+			DomainName string `json:"domainName"`
+		} `json:"requestContext"`
+		Body            string `json:"body"`
+		IsBase64Encoded bool   `json:"isBase64Encoded"`
+	}
+	if json.Unmarshal(raw, &ev) != nil || !strings.Contains(ev.RequestContext.DomainName, ".lambda-url.") {
+		return nil, false
+	}
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
+			return nil, false
+		}
+	}
+	if len(body) == 0 || !json.Valid(body) {
+		body = []byte("{}")
+	}
+	return body, true
 }
