@@ -2,6 +2,7 @@ package authn
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -67,4 +68,36 @@ func isB64Token(s string) bool {
 		}
 	}
 	return true
+}
+
+// Challenge is an RFC 6750 WWW-Authenticate value for a refused bearer
+// token: realm "gatehouse", the RFC 9728 resource_metadata URL when
+// metadataURL is set, and the error code and description when set. The
+// description is cut to 200 printable ASCII characters without quotes or
+// backslashes (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).
+func Challenge(code, desc, metadataURL string) string {
+	parts := []string{`Bearer realm="gatehouse"`}
+	if metadataURL != "" {
+		parts = append(parts, fmt.Sprintf(`resource_metadata=%q`, headerSafe(metadataURL)))
+	}
+	if code != "" {
+		parts = append(parts, fmt.Sprintf(`error=%q`, headerSafe(code)))
+	}
+	if desc != "" {
+		parts = append(parts, fmt.Sprintf(`error_description=%q`, headerSafe(desc)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func headerSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return string(b)
 }

@@ -85,7 +85,7 @@ ARN of gatehouse's own IAM role). See docs/aws-setup.md.`,
 				return err
 			}
 			var r *creds.Role
-			for _, cr := range credsRoles(f) {
+			for _, cr := range f.CredsRoles() {
 				if cr.Name == role {
 					r = &cr
 				}

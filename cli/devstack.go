@@ -150,7 +150,7 @@ func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Cl
 		cfg.Roles = append(cfg.Roles, devsts.Role{Name: roleNameOf(arn), TrustPolicy: trust, Invoke: invoke})
 		return nil
 	}
-	for _, r := range append(credsRoles(f), execRoles(f)...) {
+	for _, r := range append(f.CredsRoles(), execRoles(f)...) {
 		if seen[r.ARN] {
 			continue // several logical roles may share one IAM role
 		}

@@ -40,7 +40,7 @@ The policy reloads when FILE or its Cedar files change, or on SIGHUP.`,
 // needsIssuer reports whether gatehouse's own issuer is needed: for broker
 // mode credentials, and to sign the identity assertions upstreams receive.
 func needsIssuer(f *config.File) bool {
-	for _, r := range credsRoles(f) {
+	for _, r := range f.CredsRoles() {
 		if r.Mode == creds.ModeBroker {
 			return true
 		}

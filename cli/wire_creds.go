@@ -17,33 +17,6 @@ import (
 	"gatehouse/creds"
 )
 
-// credsRoles joins authz.roles (name, AWS role) with the creds section's
-// defaults and per-role overrides.
-func credsRoles(f *config.File) []creds.Role {
-	over := map[string]config.CredsRole{}
-	for _, r := range f.Creds.Roles {
-		over[r.Role] = r
-	}
-	var out []creds.Role
-	for _, r := range f.AuthZ.Roles {
-		cr := creds.Role{Name: r.Name, ARN: r.AWSRole, Mode: creds.Mode(f.Creds.Mode), Duration: f.Creds.Duration, SessionTags: f.Creds.SessionTags}
-		if o, ok := over[r.Name]; ok {
-			if o.Mode != "" {
-				cr.Mode = creds.Mode(o.Mode)
-			}
-			if o.Duration != 0 {
-				cr.Duration = o.Duration
-			}
-			if o.SessionTags != nil {
-				cr.SessionTags = o.SessionTags
-			}
-			cr.GroupTags = o.GroupTags
-		}
-		out = append(out, cr)
-	}
-	return out
-}
-
 // buildIssuer opens gatehouse's own issuer at url, with its keys in the
 // configured key directory or <stateDir>/issuer.
 func buildIssuer(f *config.File, url, stateDir string, log *slog.Logger) (*creds.Issuer, error) {
@@ -90,7 +63,7 @@ func stsClient(ctx context.Context, f *config.File, endpoint string, hc *http.Cl
 // buildBroker wires creds.Broker for the configuration.
 func buildBroker(f *config.File, issuer *creds.Issuer, client *sts.Client, log *slog.Logger) (*creds.Broker, error) {
 	return creds.New(creds.Config{
-		Roles:        credsRoles(f),
+		Roles:        f.CredsRoles(),
 		Issuer:       issuer,
 		STS:          client,
 		CacheEntries: f.Creds.CacheEntries,

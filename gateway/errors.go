@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -83,32 +82,11 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error, 
 // challenge builds an RFC 6750 WWW-Authenticate value naming the RFC 9728
 // metadata document.
 func (g *Gateway) challenge(code, desc string) string {
-	parts := []string{`Bearer realm="gatehouse"`}
+	meta := ""
 	if g.cfg.Metadata.Resource != "" {
-		parts = append(parts, fmt.Sprintf(`resource_metadata=%q`, strings.TrimSuffix(g.cfg.Metadata.Resource, "/")+metadataPath))
+		meta = strings.TrimSuffix(g.cfg.Metadata.Resource, "/") + metadataPath
 	}
-	if code != "" {
-		parts = append(parts, fmt.Sprintf(`error=%q`, code))
-	}
-	if desc != "" {
-		parts = append(parts, fmt.Sprintf(`error_description=%q`, headerSafe(desc)))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// headerSafe keeps a description to printable ASCII without quotes or
-// backslashes (RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E).
-func headerSafe(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 200 {
-		b = b[:200]
-	}
-	return string(b)
+	return authn.Challenge(code, desc, meta)
 }
 
 func writeJSONError(w http.ResponseWriter, status int, code, desc, reqID string) {

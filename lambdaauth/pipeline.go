@@ -276,29 +276,5 @@ func (g *Guard) unavailable(inv *invocation, err error) answer {
 	return g.refuse(inv, fmt.Errorf("%w: %w", audit.ErrUnavailable, err))
 }
 
-// challenge builds an RFC 6750 WWW-Authenticate value.
-func challenge(code, desc string) string {
-	parts := []string{`Bearer realm="gatehouse"`}
-	if code != "" {
-		parts = append(parts, fmt.Sprintf(`error=%q`, code))
-	}
-	if desc != "" {
-		parts = append(parts, fmt.Sprintf(`error_description=%q`, headerSafe(desc)))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// headerSafe keeps a description to printable ASCII without quotes or
-// backslashes (RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E).
-func headerSafe(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 200 {
-		b = b[:200]
-	}
-	return string(b)
-}
+// challenge is the RFC 6750 WWW-Authenticate value of a refusal.
+func challenge(code, desc string) string { return authn.Challenge(code, desc, "") }
