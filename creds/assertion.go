@@ -222,8 +222,8 @@ func assertionUTF8(p *authn.Principal, audience, role string) error {
 	return nil
 }
 
-// signJWT signs claims as a compact JWS exactly as mint does: RS256 with
-// k, header {"alg","kid","typ":"JWT"}.
+// signJWT signs claims as a compact JWS, for minted web-identity tokens and
+// assertions alike: RS256 with k, header {"alg","kid","typ":"JWT"}.
 func signJWT(k *issuerKey, claims any) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 
 	"gatehouse/authn"
 )
@@ -366,20 +365,5 @@ func (i *Issuer) mint(p *authn.Principal, role string, tags []tag, now time.Time
 			c.Tags.TransitiveTagKeys = append(c.Tags.TransitiveTagKeys, t.Key)
 		}
 	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return "", err
-	}
-	k := i.snapshot().current
-	header, _ := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ"`
-	}{"RS256", k.kid, "JWT"})
-	signing := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
-	sig, err := jwt.SigningMethodRS256.Sign(signing, k.priv)
-	if err != nil {
-		return "", fmt.Errorf("creds: sign token: %w", err)
-	}
-	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+	return signJWT(i.snapshot().current, c)
 }
