@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"gatehouse/authn"
 )
 
