@@ -269,9 +269,10 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 
 	parts := gatewayParts{
 		verifier: v, policy: policy, broker: broker, recorder: rec, pseudo: pseudo,
-		lambdaURL: lambdaURL, client: clientFor(dev), publicURL: gwURL, issuers: []string{ep.Issuer}, log: e.log,
+		lambdaURL: lambdaURL, client: clientFor(dev), publicURL: gwURL, log: e.log,
 		issuer: issuer, devUpstream: upURL,
 	}
+	parts.issuerURL, parts.issuers = issuerURLs(f, ep.Issuer)
 	gw, err := buildGateway(f, parts)
 	if err != nil {
 		gwLn.Close()

@@ -103,17 +103,10 @@ func runServe(ctx context.Context, e *env, configPath string) error {
 	if f.Audit.Retention > 0 {
 		go pruneAudit(ctx, sink, f.Audit.Retention, resolveAuditFiles(f, "").signingKey, e.log)
 	}
-	var issuers []string
-	for _, is := range f.AuthN.Issuers {
-		if is.Issuer != "" {
-			issuers = append(issuers, is.Issuer)
-		} else if is.Entra != nil {
-			issuers = append(issuers, is.Entra.Authority+"/"+is.Entra.Tenant+"/v2.0")
-		}
-	}
+	issuerURL, issuers := issuerURLs(f, "")
 	parts := gatewayParts{
 		verifier: v, policy: policy, broker: broker, recorder: rec, pseudo: pseudo,
-		publicURL: f.Gateway.PublicURL, issuers: issuers, log: e.log, issuer: issuer,
+		publicURL: f.Gateway.PublicURL, issuers: issuers, issuerURL: issuerURL, log: e.log, issuer: issuer,
 	}
 	gw, err := buildGateway(f, parts)
 	if err != nil {

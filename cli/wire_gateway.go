@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,7 +115,8 @@ type gatewayParts struct {
 	lambdaURL string // "" means AWS's endpoint
 	client    *http.Client
 	publicURL string
-	issuers   []string
+	issuers   []string          // the issuer URLs of the gateway's metadata
+	issuerURL map[string]string // by authn issuer name, for the routes' metadata
 	log       *slog.Logger
 	// issuer signs the identity assertions upstreams receive.
 	issuer *creds.Issuer
@@ -135,7 +137,7 @@ func buildGateway(f *config.File, parts gatewayParts) (*gateway.Gateway, error) 
 		func() int64 { h, _ := parts.policy.CacheStats(); return h })
 	metrics.WatchCounter("gatehouse_decisions_evaluated_total", "Policy decisions evaluated with Cedar.",
 		func() int64 { _, m := parts.policy.CacheStats(); return m })
-	var scopes []string
+	scopes := ruleScopes(f)
 	return gateway.New(gateway.Config{
 		Routes: routes, Verifier: parts.verifier, Policy: parts.policy, Broker: parts.broker, Recorder: parts.recorder,
 		Pseudonym: parts.pseudo.Principal, Logger: parts.log, ClaimsAllowed: f.Audit.Claims, Metrics: metrics,
@@ -154,6 +156,16 @@ func buildRoutes(f *config.File, parts gatewayParts) ([]gateway.Route, error) {
 			ID: rt.ID, Method: rt.Method, Host: rt.Host, Path: rt.Path, Role: rt.Role,
 			Issuers: rt.Issuers, Audiences: rt.Audiences, Action: rt.Action,
 		}
+		if len(rt.Issuers) > 0 {
+			// Its own RFC 9728 document: only its issuers.
+			m := &gateway.ResourceMetadata{ScopesSupported: ruleScopes(f), ResourceName: rt.ID}
+			for _, name := range rt.Issuers {
+				if u := parts.issuerURL[name]; u != "" {
+					m.AuthorizationServers = append(m.AuthorizationServers, u)
+				}
+			}
+			route.Metadata = m
+		}
 		var err error
 		if rt.Upstream != nil {
 			err = upstreamRoute(&route, rt.Upstream, parts)
@@ -167,6 +179,46 @@ func buildRoutes(f *config.File, parts gatewayParts) ([]gateway.Route, error) {
 		routes = append(routes, route)
 	}
 	return routes, errors.Join(errs...)
+}
+
+// ruleScopes are the scopes the allow rules grant on: what a client should
+// ask for (scopes_supported of the RFC 9728 metadata).
+func ruleScopes(f *config.File) []string {
+	var out []string
+	for _, r := range f.AuthZ.Rules {
+		if r.Effect != "allow" {
+			continue
+		}
+		for _, s := range r.Scopes {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// issuerURLs maps each authn issuer's name to the issuer clients get tokens
+// from (for Entra, its v2.0 issuer; devIssuer for authority "dev").
+func issuerURLs(f *config.File, devIssuer string) (map[string]string, []string) {
+	m := map[string]string{}
+	var list []string
+	for _, is := range f.AuthN.Issuers {
+		u := is.Issuer
+		if e := is.Entra; e != nil {
+			u = strings.TrimSuffix(e.Authority, "/") + "/" + e.Tenant + "/v2.0"
+			if e.Authority == config.AuthorityDev {
+				u = devIssuer
+			}
+		}
+		if u != "" {
+			m[is.Name] = u
+			if !slices.Contains(list, u) {
+				list = append(list, u)
+			}
+		}
+	}
+	return m, list
 }
 
 func functionRoute(route *gateway.Route, f *config.File, function string, parts gatewayParts) error {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"gatehouse/audit"
 	"gatehouse/authn"
@@ -19,7 +18,8 @@ import (
 // sees (a status, an RFC 6750 challenge, a short safe description and the
 // request id) and what the log and the event get (the full cause). It
 // returns the status written.
-func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error, reqID string, ev *audit.Event) int {
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error, metaURL string, ev *audit.Event) int {
+	reqID := ev.RequestID
 	var (
 		ae *authn.Error
 		ze *authz.Error
@@ -33,21 +33,21 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error, 
 		switch {
 		case errors.Is(err, authn.ErrNoToken):
 			// RFC 6750 §3.1: no credentials, no error code.
-			w.Header().Set("WWW-Authenticate", g.challenge("", ""))
+			w.Header().Set("WWW-Authenticate", authn.Challenge("", "", metaURL))
 			status, code, desc = http.StatusUnauthorized, "unauthorized", "a bearer token is required"
 		case ae.Kind == authn.InvalidRequest:
-			w.Header().Set("WWW-Authenticate", g.challenge("invalid_request", ae.Reason))
+			w.Header().Set("WWW-Authenticate", authn.Challenge("invalid_request", ae.Reason, metaURL))
 			status, code, desc = http.StatusBadRequest, "invalid_request", ae.Reason
 		case ae.Kind == authn.Unavailable:
 			w.Header().Set("Retry-After", "30")
 			status, code, desc = http.StatusServiceUnavailable, "temporarily_unavailable", ae.Reason
 		default:
-			w.Header().Set("WWW-Authenticate", g.challenge("invalid_token", ae.Check+": "+ae.Reason))
+			w.Header().Set("WWW-Authenticate", authn.Challenge("invalid_token", ae.Check+": "+ae.Reason, metaURL))
 			status, code, desc = http.StatusUnauthorized, "invalid_token", ae.Check+": "+ae.Reason
 		}
 	case errors.As(err, &ze):
 		ev.ErrorClass = "access_denied"
-		w.Header().Set("WWW-Authenticate", g.challenge("insufficient_scope", ze.Public()))
+		w.Header().Set("WWW-Authenticate", authn.Challenge("insufficient_scope", ze.Public(), metaURL))
 		status, code, desc = http.StatusForbidden, "insufficient_scope", ze.Public()
 	case errors.As(err, &ce):
 		ev.ErrorClass = "credentials"
@@ -77,16 +77,6 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error, 
 	}
 	writeJSONError(w, status, code, desc, reqID)
 	return status
-}
-
-// challenge builds an RFC 6750 WWW-Authenticate value naming the RFC 9728
-// metadata document.
-func (g *Gateway) challenge(code, desc string) string {
-	meta := ""
-	if g.cfg.Metadata.Resource != "" {
-		meta = strings.TrimSuffix(g.cfg.Metadata.Resource, "/") + metadataPath
-	}
-	return authn.Challenge(code, desc, meta)
 }
 
 func writeJSONError(w http.ResponseWriter, status int, code, desc, reqID string) {

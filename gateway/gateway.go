@@ -76,6 +76,14 @@ type Route struct {
 	// NoCredentials skips step 3: the target needs no AWS credentials (an
 	// HTTP upstream gets a signed identity assertion instead).
 	NoCredentials bool
+	// Metadata, when set, is the route's own RFC 9728 document (the
+	// issuers and scopes it wants), served at
+	// /.well-known/oauth-protected-resource followed by the route's literal
+	// path prefix, and named by the route's WWW-Authenticate challenges.
+	// Resource and BearerMethods are filled in. nil: the gateway's document.
+	Metadata *ResourceMetadata
+
+	metaURL string // the metadata URL its challenges name
 }
 
 // streamer is a target whose responses are streamed, not buffered (an HTTP
@@ -130,7 +138,7 @@ const metadataPath = "/.well-known/oauth-protected-resource"
 // Gateway is the HTTP entry point.
 type Gateway struct {
 	cfg     Config
-	routes  atomic.Pointer[http.ServeMux] // swapped whole by SetRoutes
+	routes  atomic.Pointer[table] // swapped whole by SetRoutes
 	log     *slog.Logger
 	now     func() time.Time
 	maxResp int
@@ -160,11 +168,11 @@ func New(cfg Config) (*Gateway, error) {
 	if g.cfg.Metadata.BearerMethods == nil {
 		g.cfg.Metadata.BearerMethods = []string{"header"}
 	}
-	mux, err := g.table(cfg.Routes)
+	t, err := g.table(cfg.Routes)
 	if err != nil {
 		return nil, err
 	}
-	g.routes.Store(mux)
+	g.routes.Store(t)
 	return g, nil
 }
 
@@ -172,17 +180,26 @@ func New(cfg Config) (*Gateway, error) {
 // finish on the routes they matched, new ones see the new table. On error
 // the current table stays.
 func (g *Gateway) SetRoutes(routes []Route) error {
-	mux, err := g.table(routes)
+	t, err := g.table(routes)
 	if err != nil {
 		return err
 	}
-	g.routes.Store(mux)
+	g.routes.Store(t)
 	return nil
 }
 
+// table is one routing table: the routes, and their metadata documents by
+// path.
+type table struct {
+	mux  *http.ServeMux
+	docs map[string]*ResourceMetadata
+}
+
 // table builds the routing table, refusing every route it cannot protect.
-func (g *Gateway) table(routes []Route) (*http.ServeMux, error) {
+func (g *Gateway) table(routes []Route) (*table, error) {
 	mux := http.NewServeMux()
+	docs := map[string]*ResourceMetadata{}
+	base := strings.TrimSuffix(g.cfg.Metadata.Resource, "/")
 	var errs []error
 	seen := map[string]bool{}
 	for i := range routes {
@@ -199,6 +216,12 @@ func (g *Gateway) table(routes []Route) (*http.ServeMux, error) {
 			continue
 		}
 		seen[rt.ID] = true
+		if base != "" {
+			rt.metaURL = base + metadataPath
+			if rt.Metadata != nil {
+				rt.metaURL = base + routeDoc(docs, base, rt.Path, rt.Metadata)
+			}
+		}
 		pattern := rt.Host + rt.Path
 		if rt.Method != "" {
 			pattern = rt.Method + " " + pattern
@@ -207,7 +230,38 @@ func (g *Gateway) table(routes []Route) (*http.ServeMux, error) {
 			errs = append(errs, fmt.Errorf("gateway: route %s: %w", rt.ID, err))
 		}
 	}
-	return mux, errors.Join(errs...)
+	return &table{mux: mux, docs: docs}, errors.Join(errs...)
+}
+
+// routeDoc adds a route's metadata document under its literal path prefix
+// (RFC 9728 §3.1: the well-known path, then the resource's path), merged
+// with the documents of other routes under the same prefix, and returns
+// its path.
+func routeDoc(docs map[string]*ResourceMetadata, base, pattern string, m *ResourceMetadata) string {
+	prefix := ""
+	for _, seg := range strings.Split(strings.Trim(pattern, "/"), "/") {
+		if seg == "" || strings.HasPrefix(seg, "{") {
+			break
+		}
+		prefix += "/" + seg
+	}
+	path := metadataPath + prefix
+	d := docs[path]
+	if d == nil {
+		d = &ResourceMetadata{Resource: base + prefix, BearerMethods: []string{"header"}, ResourceName: m.ResourceName}
+		docs[path] = d
+	}
+	for _, s := range m.AuthorizationServers {
+		if !slices.Contains(d.AuthorizationServers, s) {
+			d.AuthorizationServers = append(d.AuthorizationServers, s)
+		}
+	}
+	for _, s := range m.ScopesSupported {
+		if !slices.Contains(d.ScopesSupported, s) {
+			d.ScopesSupported = append(d.ScopesSupported, s)
+		}
+	}
+	return path
 }
 
 // register adds a pattern, turning ServeMux's panics on bad or conflicting
@@ -233,6 +287,12 @@ func (g *Gateway) Handler() http.Handler {
 			writeJSONError(w, http.StatusBadRequest, "invalid_request", "the request path is not in canonical form", reqID)
 			return
 		}
+		t := g.routes.Load()
+		if d := t.docs[path]; d != nil {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(d)
+			return
+		}
 		switch path {
 		case metadataPath:
 			w.Header().Set("Content-Type", "application/json")
@@ -256,7 +316,7 @@ func (g *Gateway) Handler() http.Handler {
 			w.Write([]byte("ok\n"))
 			return
 		}
-		h, pattern := g.routes.Load().Handler(r)
+		h, pattern := t.mux.Handler(r)
 		if pattern == "" {
 			writeJSONError(w, http.StatusNotFound, "not_found", "no route", reqID)
 			return
@@ -300,7 +360,7 @@ func (g *Gateway) routeHandler(rt *Route) http.Handler {
 		buf := newBufferedWriter(g.maxResp)
 		if err := g.run(buf, r, rt, ev, reqID); err != nil {
 			buf.reset()
-			ev.Status = g.writeError(buf, r, err, reqID, ev)
+			ev.Status = g.writeError(buf, r, err, rt.metaURL, ev)
 		} else {
 			ev.Status, ev.Decision = buf.status(), audit.DecisionAllow
 		}
@@ -358,7 +418,7 @@ func (g *Gateway) serveStreamed(w http.ResponseWriter, r *http.Request, rt *Rout
 	}
 	buf := newBufferedWriter(g.maxResp)
 	if err != nil {
-		ev.Status = g.writeError(buf, r, err, ev.RequestID, ev)
+		ev.Status = g.writeError(buf, r, err, rt.metaURL, ev)
 	} else {
 		// The target returned without a response: an empty 200.
 		ev.Status, ev.Decision = http.StatusOK, audit.DecisionAllow

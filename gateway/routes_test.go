@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -315,5 +316,42 @@ func TestStreamedResponseRefusedWhenTrailFails(t *testing.T) {
 	w := get(g.Handler(), "GET", "gw", "/events", nil)
 	if w.Code != 503 || strings.Contains(w.Body.String(), "data:") || w.Header().Get("X-Upstream") != "" {
 		t.Errorf("trail down: %d %v %q, want 503 without the target's headers or body", w.Code, w.Header(), w.Body.String())
+	}
+}
+
+// TestRouteMetadata: a route's own RFC 9728 document names the issuers and
+// scopes it wants, and its 401s point at it.
+func TestRouteMetadata(t *testing.T) {
+	g, err := New(Config{Verifier: fakeVerifier{err: authn.ErrNoToken}, Policy: &recordingPolicy{}, Broker: &countingBroker{}, Recorder: &fakeRecorder{},
+		Pseudonym: func(a, b string) string { return b },
+		Metadata:  ResourceMetadata{Resource: "https://gw.example/", AuthorizationServers: []string{"https://corp.example", "https://partner.example"}},
+		Routes: []Route{
+			{ID: "partner", Path: "/partner/{id}", Target: namedTarget("p"), Action: "invoke", Resource: fn("p"),
+				Metadata: &ResourceMetadata{AuthorizationServers: []string{"https://partner.example"}, ScopesSupported: []string{"reports.read"}, ResourceName: "partner"}},
+			{ID: "plain", Path: "/plain", Target: namedTarget("x"), Action: "invoke", Resource: fn("x")},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Handler()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/.well-known/oauth-protected-resource/partner", nil))
+	var doc ResourceMetadata
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || w.Code != 200 {
+		t.Fatalf("route document: %d %s", w.Code, w.Body)
+	}
+	if doc.Resource != "https://gw.example/partner" || len(doc.AuthorizationServers) != 1 || doc.AuthorizationServers[0] != "https://partner.example" ||
+		len(doc.ScopesSupported) != 1 || doc.BearerMethods[0] != "header" {
+		t.Errorf("route document %+v", doc)
+	}
+	for path, want := range map[string]string{
+		"/partner/7": `resource_metadata="https://gw.example/.well-known/oauth-protected-resource/partner"`,
+		"/plain":     `resource_metadata="https://gw.example/.well-known/oauth-protected-resource"`,
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if wa := w.Header().Get("WWW-Authenticate"); w.Code != 401 || !strings.Contains(wa, want) {
+			t.Errorf("%s: %d %q, want %s", path, w.Code, wa, want)
+		}
 	}
 }
