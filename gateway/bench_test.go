@@ -54,51 +54,62 @@ func BenchmarkBareReverseProxy(b *testing.B) {
 
 func BenchmarkGatewayUpstream(b *testing.B) {
 	up := benchUpstream(b)
+	g, sign := newRealGateway(b, up.URL)
+	now := time.Now()
+	raw := sign(jwt.MapClaims{
+		"iss": "https://idp.example", "aud": "api://gatehouse", "sub": "user-1", "exp": now.Add(time.Hour).Unix(),
+		"iat": now.Unix(), "nbf": now.Unix(), "jti": "t1", "groups": []string{readersGroup}, "azp": "cli",
+	})
+	runParallel(b, g.Handler(), raw)
+}
+
+const readersGroup = "15dd7745-cbbe-45b1-9b2a-ee1ef7644785"
+
+// newRealGateway builds a gateway with its real steps in front of the
+// upstream at upstreamURL: a verifier trusting a key of the test's own
+// (sign signs tokens with it), a Cedar policy letting readersGroup read
+// route "api" (/api/...), an asynchronous SQLite trail and the HTTP target
+// with gatehouse's assertion.
+func newRealGateway(tb testing.TB, upstreamURL string) (*Gateway, func(jwt.MapClaims) string) {
+	tb.Helper()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwks) }))
-	b.Cleanup(idp.Close)
+	tb.Cleanup(idp.Close)
 	v, err := authn.NewVerifier(authn.Config{Issuers: []authn.IssuerConfig{{
 		Name: "corp", Issuer: "https://idp.example", JWKSURL: idp.URL, Audiences: []string{"api://gatehouse"},
 	}}})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": "https://idp.example", "aud": "api://gatehouse", "sub": "user-1", "exp": now.Add(time.Hour).Unix(),
-		"iat": now.Unix(), "nbf": now.Unix(), "jti": "t1", "groups": []string{"15dd7745-cbbe-45b1-9b2a-ee1ef7644785"}, "azp": "cli",
-	})
-	tok.Header["kid"] = "k1"
-	raw, _ := tok.SignedString(key)
 	pol, err := authz.New(authz.Config{
 		Roles: []authz.Role{{Name: "reader", Actions: []string{authz.ActionRead}, Routes: []string{"api"}}},
-		Rules: []authz.Rule{{ID: "readers", Effect: authz.EffectAllow, Roles: []string{"reader"}, Groups: []authz.GroupRef{{ID: "15dd7745-cbbe-45b1-9b2a-ee1ef7644785"}}}},
+		Rules: []authz.Rule{{ID: "readers", Effect: authz.EffectAllow, Roles: []string{"reader"}, Groups: []authz.GroupRef{{ID: readersGroup}}}},
 	})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx := context.Background()
-	sink, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(b.TempDir(), "audit.db"), Create: true})
+	sink, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(tb.TempDir(), "audit.db"), Create: true})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	rec, err := audit.NewRecorder(audit.Config{Sink: sink, Mode: audit.Async, Replica: "bench"})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { rec.Close(); sink.Close() })
+	tb.Cleanup(func() { rec.Close(); sink.Close() })
 	pseudo, _ := audit.NewPseudonymizer(make([]byte, 32))
 	issuer, err := creds.NewIssuer(creds.IssuerConfig{URL: "https://gatehouse.example"})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	target, err := invoke.NewHTTP(invoke.HTTPConfig{URL: up.URL, Transport: benchTransport(),
+	target, err := invoke.NewHTTP(invoke.HTTPConfig{URL: upstreamURL, Transport: benchTransport(),
 		Assert: func(p *authn.Principal, aud, role string) (string, error) {
 			return issuer.Assertion(p, aud, role, time.Now())
 		}})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	g, err := New(Config{
 		Routes: []Route{{ID: "api", Path: "/api/{rest...}", Target: target, TargetName: "api",
@@ -107,9 +118,18 @@ func BenchmarkGatewayUpstream(b *testing.B) {
 		ClaimsAllowed: []string{"azpacr", "idtyp"}, Metrics: NewMetrics(),
 	})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	runParallel(b, g.Handler(), raw)
+	sign := func(c jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+		tok.Header["kid"] = "k1"
+		raw, err := tok.SignedString(key)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return raw
+	}
+	return g, sign
 }
 
 func runParallel(b *testing.B, h http.Handler, bearer string) {
