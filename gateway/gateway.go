@@ -316,12 +316,18 @@ func (g *Gateway) Handler() http.Handler {
 			w.Write([]byte("ok\n"))
 			return
 		}
-		h, pattern := t.mux.Handler(r)
-		if pattern == "" {
+		// Host names are case-insensitive (and may end in a dot): match
+		// routes on one form.
+		if host := strings.TrimSuffix(strings.ToLower(r.Host), "."); host != r.Host {
+			r.Host = host
+		}
+		if _, pattern := t.mux.Handler(r); pattern == "" {
 			writeJSONError(w, http.StatusNotFound, "not_found", "no route", reqID)
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID)))
+		// ServeHTTP (not the handler Handler returned) sets the path
+		// values the route's handler reads.
+		t.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID)))
 	})
 }
 

@@ -355,3 +355,25 @@ func TestRouteMetadata(t *testing.T) {
 		}
 	}
 }
+
+// paramTarget answers with the path parameters the gateway passed.
+type paramTarget struct{}
+
+func (paramTarget) Invoke(_ context.Context, w http.ResponseWriter, _ *http.Request, call invoke.Call) (*invoke.Outcome, error) {
+	json.NewEncoder(w).Encode(call.PathParameters)
+	return &invoke.Outcome{Status: 200}, nil
+}
+
+func TestPathParametersAndHostCase(t *testing.T) {
+	p := &authn.Principal{Subject: "s", Kind: authn.KindUser}
+	g, _ := newTestGateway(t, p, &fakeRecorder{},
+		Route{ID: "r", Host: "api.example", Path: "/reports/{id}/files/{rest...}", Target: paramTarget{}, Action: "invoke", Resource: fn("r")})
+	w := get(g.Handler(), "GET", "API.Example:8443", "/reports/42/files/a/b.txt", nil)
+	var got map[string]string
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if got["id"] != "42" || got["rest"] != "a/b.txt" || len(got) != 2 {
+		t.Errorf("path parameters %v, want id=42 rest=a/b.txt", got)
+	}
+}
