@@ -233,10 +233,7 @@ func functionRoute(route *gateway.Route, f *config.File, function string, parts 
 	if !strings.HasPrefix(arn, "arn:") {
 		arn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region(f), account(f), function)
 	}
-	name := function
-	if i := strings.LastIndex(name, ":function:"); i >= 0 {
-		name = name[i+len(":function:"):]
-	}
+	name := config.FunctionName(function) // what validation checked roles against
 	if route.Action == "" {
 		route.Action = authz.ActionInvoke
 	}

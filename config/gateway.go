@@ -180,7 +180,7 @@ func reached(f *File, rt Route) bool {
 		if rt.Role != "" && r.Name != rt.Role {
 			continue
 		}
-		names, target := r.Functions, functionName(rt.Function)
+		names, target := r.Functions, FunctionName(rt.Function)
 		if rt.Upstream != nil {
 			names, target = r.Routes, rt.ID
 		}
@@ -205,11 +205,12 @@ func routeReach(rt Route) string {
 	if rt.Upstream != nil {
 		return "routes: [" + rt.ID + "]"
 	}
-	return "functions: [" + functionName(rt.Function) + "]"
+	return "functions: [" + FunctionName(rt.Function) + "]"
 }
 
-// functionName is a function's name from its name or ARN.
-func functionName(fn string) string {
+// FunctionName is a function's name from its name or ARN, without a
+// version or alias qualifier: the resource policy decides on.
+func FunctionName(fn string) string {
 	if i := strings.LastIndex(fn, ":function:"); i >= 0 {
 		fn = fn[i+len(":function:"):]
 	}
