@@ -283,6 +283,8 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		return err
 	}
 
+	// The banner first: whoever waits for the ready file may read it.
+	printBanner(e.stdout, f, ep, stateDir, bannerToken(ctx, f, ep, clientFor(dev), e))
 	epPath := filepath.Join(stateDir, endpointsFile)
 	if err := writeJSONFile(epPath, ep); err != nil {
 		return err
@@ -293,7 +295,6 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 			return err
 		}
 	}
-	printBanner(e.stdout, f, ep, stateDir, bannerToken(ctx, f, ep, clientFor(dev), e))
 	watcher := &policyWatcher{path: o.configPath, eng: policy, gw: gw, parts: parts, log: e.log, interval: time.Second}
 	go watcher.run(ctx, f)
 
