@@ -78,8 +78,10 @@ type IssuerConfig struct {
 	// RefreshInterval is how often keys are refreshed in the background of
 	// requests; 0 means 1 h.
 	RefreshInterval time.Duration
-	// MinRefreshInterval rate-limits refreshes caused by unknown `kid`s;
-	// 0 means 5 min.
+	// MinRefreshInterval rate-limits every fetch a request can cause
+	// (first load, stale keys, the scheduled refresh, an unknown `kid`):
+	// at most one starts per interval, failed or not. 0 means 5 min; less
+	// than MinRefreshIntervalFloor is refused.
 	MinRefreshInterval time.Duration
 	// MaxKeyAge is how long keys keep serving after the last successful
 	// fetch while the JWKS endpoint fails; past it, tokens get Unavailable.
@@ -94,6 +96,18 @@ type IssuerConfig struct {
 	// NewVerifier fail. See snapshot.go.
 	Snapshot []byte
 }
+
+// MinRefreshIntervalFloor is the smallest IssuerConfig.MinRefreshInterval
+// NewVerifier accepts. Tokens with made-up kids cost nothing to send, and
+// each window lets one of them make every gatehouse instance fetch the
+// issuer's keys: below this, a few instances would call the identity
+// provider often enough to be throttled, and then lose their keys. Nothing
+// legitimate needs faster: Entra rotates signing keys on a scale of weeks
+// and, like other OpenID providers, publishes a new key in its JWKS well
+// before signing with it, so the scheduled refresh has it first; the
+// unknown-kid refresh is for an emergency rollover, where seconds do not
+// matter.
+const MinRefreshIntervalFloor = 10 * time.Second
 
 // ClaimNames maps Principal fields to claim names for TypeOIDC issuers.
 type ClaimNames struct {

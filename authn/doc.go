@@ -12,11 +12,16 @@
 // canonical base64url, JSON without duplicate or case-variant names, no
 // jku/x5u/jwk/x5c/zip/b64/crit), the issuer's algorithm allow-list tied to the
 // key type, a key from the issuer's own JWKS only (discovery, cache, refresh
-// on schedule and on unknown kid, rate-limited and single-flight, stale keys
-// served up to MaxKeyAge then Unavailable; optionally seeded at start from a
-// build-time snapshot, FetchSnapshot), signature, iss (exact or Entra
-// {tenantid} template with tenant allow-list), aud, exp, nbf, iat, lifetime,
-// typ, token version and calling-app allow-list.
+// on schedule and on unknown kid, single-flight and at most one fetch per
+// MinRefreshInterval, stale keys served up to MaxKeyAge then Unavailable;
+// optionally seeded at start from a build-time snapshot, FetchSnapshot),
+// signature, iss (exact or Entra {tenantid} template with tenant
+// allow-list), aud, exp, nbf, iat, lifetime, typ, token version and
+// calling-app allow-list.
+//
+// A failure's Error.Reason, which callers see, names the check and the rule
+// but never a value from the token or the request; details go to Error.Err,
+// for the log.
 //
 // Left to others: what the principal may do (authz), credentials (creds).
 // Signature arithmetic is golang-jwt's and the standard library's; JWK

@@ -29,6 +29,12 @@ const (
 // Error is a verification failure. Kind and Check are for branching, Reason is
 // safe to show the caller (it never contains token contents, key material or
 // internal addresses), Err is the full cause for the log and audit trail only.
+//
+// Reason names the check and the rule, never a value: it is built from
+// constants and configuration alone, so a hostile token cannot choose any
+// of its bytes (gateway and lambdaauth send Check + ": " + Reason as the
+// RFC 6750 error_description). It is plain printable ASCII without quotes
+// or backslashes, so the WWW-Authenticate header carries it unchanged.
 type Error struct {
 	Kind   ErrorKind
 	Check  string // which rule failed: "format", "alg", "kid", "signature", "iss", "aud", "exp", ...
@@ -75,6 +81,16 @@ func fail(kind ErrorKind, check, reason string, cause error) *Error {
 }
 
 func invalid(check, reason string) *Error { return fail(InvalidToken, check, reason, nil) }
+
+// clip quotes a value taken from a token or request for an Err (the log),
+// cut to 64 bytes: a 16 KiB alg must not become a 16 KiB log line.
+func clip(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		return fmt.Sprintf("%q...", s[:limit])
+	}
+	return fmt.Sprintf("%q", s)
+}
 
 // AsError returns err as an *Error, or an InvalidToken error wrapping it.
 func AsError(err error) *Error {

@@ -31,6 +31,8 @@ func FuzzVerify(f *testing.F) {
 	f.Add(b64enc([]byte(`{"alg":"RS256","kid":"k1"}`)) + "." + b64enc([]byte(`{"a":{"b":[1,2,{"c":null}]}}`)) + "." + parts[2])
 	f.Add("a.b.c.d.e")
 	f.Add("..")
+	f.Add(b64enc([]byte(`{"alg":"RS256\"\u00e9","kid":"k1"}`)) + "." + parts[1] + "." + parts[2])
+	f.Add(b64enc([]byte(`{"alg":"RS256","kid":"k1","\u212Aid":"x"}`)) + "." + parts[1] + "." + parts[2])
 	f.Fuzz(func(t *testing.T, token string) {
 		p, err := v.Verify(bg, token)
 		if err == nil {
@@ -45,6 +47,11 @@ func FuzzVerify(f *testing.F) {
 		e := AsError(err)
 		if e.Kind == "" || e.Check == "" || e.Reason == "" {
 			t.Fatalf("error without kind/check/reason: %#v", e)
+		}
+		// Reasons are built from constants: whatever the token holds,
+		// the description goes into WWW-Authenticate unchanged.
+		if desc := e.Check + ": " + e.Reason; headerSafe(desc) != desc {
+			t.Fatalf("description %q is not plain printable ASCII", desc)
 		}
 	})
 }

@@ -116,7 +116,8 @@ func (t *jws) parseHeader(hb []byte) error {
 			return err
 		}
 		if why, bad := forbiddenHeader[name]; bad {
-			return invalid(CheckHeader, fmt.Sprintf("header parameter %q is not accepted: %s", name, why))
+			// name is one of forbiddenHeader's own keys, not free text.
+			return invalid(CheckHeader, fmt.Sprintf("header parameter %s is not accepted: %s", name, why))
 		}
 		switch name {
 		case "crit":
@@ -130,7 +131,7 @@ func (t *jws) parseHeader(hb []byte) error {
 		case "alg", "kid", "typ":
 			s, ok := v.(string)
 			if !ok {
-				return invalid(CheckHeader, fmt.Sprintf("header parameter %q must be a string", name))
+				return invalid(CheckHeader, fmt.Sprintf("header parameter %s must be a string", name))
 			}
 			switch name {
 			case "alg":
@@ -152,8 +153,10 @@ func checkCase(name string) error {
 	if knownNames[name] || !hasUpper(name) {
 		return nil
 	}
-	if knownNames[strings.ToLower(name)] {
-		return invalid(CheckFormat, fmt.Sprintf("member %q is a case variant of a standard name", name))
+	if lower := strings.ToLower(name); knownNames[lower] {
+		// The name is the token's: only the log sees it.
+		return fail(InvalidToken, CheckFormat, "a member name is a case variant of a standard name",
+			fmt.Errorf("member %s is a case variant of %q", clip(name), lower))
 	}
 	return nil
 }
@@ -188,7 +191,7 @@ func claimString(c map[string]any, name string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", invalid(CheckClaims, fmt.Sprintf("claim %q must be a string", name))
+		return "", invalid(CheckClaims, fmt.Sprintf("claim %s must be a string", name))
 	}
 	return s, nil
 }
@@ -200,13 +203,13 @@ func claimStrings(c map[string]any, name string) ([]string, error) {
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, invalid(CheckClaims, fmt.Sprintf("claim %q must be an array of strings", name))
+		return nil, invalid(CheckClaims, fmt.Sprintf("claim %s must be an array of strings", name))
 	}
 	out := make([]string, 0, len(arr))
 	for _, e := range arr {
 		s, ok := e.(string)
 		if !ok {
-			return nil, invalid(CheckClaims, fmt.Sprintf("claim %q must be an array of strings", name))
+			return nil, invalid(CheckClaims, fmt.Sprintf("claim %s must be an array of strings", name))
 		}
 		out = append(out, s)
 	}
@@ -231,7 +234,7 @@ func claimTime(c map[string]any, name string) (secs float64, ok bool, err error)
 	}
 	f, isNum := v.(float64)
 	if !isNum || f < 0 || f > 1e11 {
-		return 0, false, invalid(CheckClaims, fmt.Sprintf("claim %q must be a NumericDate", name))
+		return 0, false, invalid(CheckClaims, fmt.Sprintf("claim %s must be a NumericDate", name))
 	}
 	return f, true, nil
 }

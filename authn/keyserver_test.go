@@ -39,7 +39,13 @@ type keyServer struct {
 	mu      sync.Mutex
 	keys    []jose.JSONWebKey
 	down    atomic.Bool
-	fetches atomic.Int64
+	fetches atomic.Int64 // JWKS requests
+	// discoveries counts discovery requests: every fetch attempt starts
+	// with one, even when the JWKS is never reached.
+	discoveries atomic.Int64
+	// hold, when set before the first request, holds every discovery
+	// response until it is closed (or the request is abandoned).
+	hold chan struct{}
 	// template, when set, is served as the discovery issuer and as each
 	// key's Entra `issuer` member.
 	template string
@@ -51,6 +57,14 @@ func newKeyServer(t testing.TB) *keyServer {
 	ks := &keyServer{t: t}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		ks.discoveries.Add(1)
+		if ks.hold != nil {
+			select {
+			case <-ks.hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if ks.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return

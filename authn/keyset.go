@@ -15,13 +15,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"golang.org/x/sync/singleflight"
 )
 
 // maxDocumentBytes bounds discovery documents and JWKS responses.
@@ -45,66 +45,78 @@ type keyState struct {
 }
 
 // keySet fetches and caches one issuer's keys: discovery (unless a JWKS URL
-// is configured), then the JWKS. Refreshes are single-flight; refreshes caused
-// by unknown kids are rate-limited; after a failed refresh the last good keys
-// keep serving until MaxKeyAge, then the issuer is Unavailable (fail closed).
+// is configured), then the JWKS. Every fetch a request can cause (first
+// load, stale keys, refresh on schedule, unknown kid) takes the rate-limit
+// slot first: at most one starts per MinRefreshInterval, whether it succeeds
+// or not, however many requests ask; requests that find a fetch under way
+// wait for it, each within its own context. After a failed refresh the last
+// good keys keep serving until MaxKeyAge, then the issuer is Unavailable
+// (fail closed).
 type keySet struct {
 	iss    *issuer
 	client *http.Client
 	now    func() time.Time
 	log    *slog.Logger
 
-	state       atomic.Pointer[keyState]
-	lastAttempt atomic.Int64 // unix nanos of the last fetch attempt (success or not)
+	state atomic.Pointer[keyState]
+	// lastAttempt is when the rate-limit slot was last taken (unix nanos;
+	// 0 before the first rate-limited fetch).
+	lastAttempt atomic.Int64
 	fetches     atomic.Int64 // number of fetch attempts, for metrics and tests
 	failures    atomic.Int64 // failed fetch attempts
-	refreshing  atomic.Bool  // a background refresh is running
-	flight      singleflight.Group
+
+	// mu makes taking the slot and publishing the fetch one step, so that
+	// a request that misses the slot always finds the fetch to wait for.
+	mu       sync.Mutex
+	inflight atomic.Pointer[fetchCall] // the fetch under way, nil if none
 }
+
+// fetchCall is one fetch; done is closed when err is set and the keys, if
+// any, are installed.
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+// errRateLimited says a fetch was wanted but the slot was taken less than
+// MinRefreshInterval ago.
+var errRateLimited = errors.New("key refresh rate-limited (min_refresh_interval)")
 
 // lookup returns the key for kid, refreshing as the rules allow.
 func (ks *keySet) lookup(ctx context.Context, kid string) (*key, error) {
 	now := ks.now()
 	st := ks.state.Load()
 	if st == nil || now.Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
-		// Never loaded, or too stale to trust: fetch now (rate-limited once
-		// we have tried; an outage must not become a fetch per request).
-		if st == nil || ks.mayRefresh(now) {
-			if err := ks.refresh(ctx, st); err != nil {
-				st = ks.state.Load()
-				if st == nil || ks.now().Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
-					return nil, fail(Unavailable, CheckKeys, "the issuer's signing keys are unavailable", err)
-				}
-			}
+		// Never loaded, or too stale to trust: fetch before answering,
+		// within the rate limit (an outage must not become a fetch per
+		// request).
+		err := ks.refresh(ctx, st, true)
+		if st = ks.current(ks.now()); st == nil {
+			return nil, fail(Unavailable, CheckKeys, "the issuer's signing keys are unavailable", err)
 		}
-		st = ks.state.Load()
-		if st == nil || ks.now().Sub(st.fetchedAt) > ks.iss.cfg.MaxKeyAge {
-			return nil, fail(Unavailable, CheckKeys, "the issuer's signing keys are unavailable", nil)
-		}
-	} else if (now.Sub(st.fetchedAt) > ks.iss.cfg.RefreshInterval || st.seeded && ks.lastAttempt.Load() == 0) && ks.mayRefresh(now) {
+	} else if now.Sub(st.fetchedAt) > ks.iss.cfg.RefreshInterval || st.seeded && ks.lastAttempt.Load() == 0 {
 		// Due, or serving a snapshot that this process has not yet tried
-		// to refresh (snapshot.go): refresh without holding the request.
-		// Rate-limited like unknown kids, so that an issuer outage does
-		// not become a fetch after every failed one.
-		ks.refreshInBackground()
+		// to refresh (snapshot.go): refresh without holding the request,
+		// in the same slot as every other fetch.
+		ks.start(ctx, st, true)
 	}
 	if k := st.keys[kid]; k != nil {
 		return k, nil
 	}
-	// Unknown kid: maybe the issuer rotated. One rate-limited refresh, then
-	// fail closed.
-	if !ks.mayRefresh(now) {
-		return nil, invalid(CheckKid, "no key with this kid")
-	}
-	if err := ks.refresh(ctx, st); err != nil && !errors.Is(err, context.Canceled) {
-		ks.log.Warn("authn: key refresh failed", "issuer", ks.iss.cfg.Name, "err", err)
-	}
-	if st = ks.state.Load(); st != nil {
+	// Unknown kid: maybe the issuer rotated. Wait for the fetch under way,
+	// or start one if the slot is free, then fail closed.
+	err := ks.refresh(ctx, st, true)
+	if st := ks.state.Load(); st != nil {
 		if k := st.keys[kid]; k != nil {
 			return k, nil
 		}
 	}
-	return nil, invalid(CheckKid, "no key with this kid")
+	if err != nil {
+		err = fmt.Errorf("kid %s is not among the issuer's keys: %w", clip(kid), err)
+	} else {
+		err = fmt.Errorf("kid %s is not among the issuer's keys", clip(kid))
+	}
+	return nil, fail(InvalidToken, CheckKid, "no key with this kid", err)
 }
 
 // current returns the present snapshot if it may still be used at now.
@@ -121,49 +133,76 @@ func (ks *keySet) mayRefresh(now time.Time) bool {
 	return last == 0 || now.Sub(time.Unix(0, last)) >= ks.iss.cfg.MinRefreshInterval
 }
 
-func (ks *keySet) refreshInBackground() {
-	if !ks.refreshing.CompareAndSwap(false, true) {
-		return
+// refresh waits for the fetch under way, or starts one (start), and returns
+// its error; the caller stops waiting when ctx ends, the fetch does not.
+// It returns nil at once when the keys changed since the caller read seen,
+// and errRateLimited when limited and the slot is taken.
+func (ks *keySet) refresh(ctx context.Context, seen *keyState, limited bool) error {
+	c, err := ks.start(ctx, seen, limited)
+	if c == nil {
+		return err
 	}
-	go func() {
-		defer ks.refreshing.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := ks.refresh(ctx, ks.state.Load()); err != nil {
-			ks.log.Warn("authn: scheduled key refresh failed; serving cached keys", "issuer", ks.iss.cfg.Name, "err", err)
-		}
-	}()
-}
-
-// refresh fetches the keys once however many callers ask at the same time;
-// each caller still honours its own context. seen is the snapshot the
-// caller decided on: if a newer one was installed meanwhile, there is
-// nothing to fetch.
-func (ks *keySet) refresh(ctx context.Context, seen *keyState) error {
-	ch := ks.flight.DoChan("refresh", func() (any, error) {
-		if cur := ks.state.Load(); cur != nil && cur != seen {
-			return nil, nil
-		}
-		ks.lastAttempt.Store(ks.now().UnixNano())
-		ks.fetches.Add(1)
-		// Detached from the first caller's context so that its cancellation
-		// does not fail the fetch for everyone waiting on it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		keys, err := ks.fetch(fctx)
-		if err != nil {
-			ks.failures.Add(1)
-			return nil, err
-		}
-		ks.install(keys)
-		return nil, nil
-	})
 	select {
-	case r := <-ch:
-		return r.Err
+	case <-c.done:
+		return c.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// start returns the fetch under way, or starts one: when limited, only if
+// it can take the rate-limit slot. It returns (nil, nil) when the keys
+// changed since the caller read seen (read them again: nothing to fetch),
+// and (nil, errRateLimited) when no fetch may start.
+func (ks *keySet) start(ctx context.Context, seen *keyState, limited bool) (*fetchCall, error) {
+	// Without the lock first: between slots, a flood of unknown kids costs
+	// two atomic loads per token.
+	if c := ks.inflight.Load(); c != nil {
+		return c, nil
+	}
+	if limited && !ks.mayRefresh(ks.now()) {
+		return nil, errRateLimited
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if c := ks.inflight.Load(); c != nil {
+		return c, nil
+	}
+	if cur := ks.state.Load(); cur != nil && cur != seen {
+		return nil, nil
+	}
+	if limited {
+		// Taken before the fetch, and kept if it fails: checking first and
+		// recording later let every request that checked in between start
+		// another fetch.
+		now := ks.now()
+		if !ks.mayRefresh(now) {
+			return nil, errRateLimited
+		}
+		ks.lastAttempt.Store(now.UnixNano())
+	}
+	c := &fetchCall{done: make(chan struct{})}
+	ks.inflight.Store(c)
+	ks.fetches.Add(1)
+	// Detached from the caller's context so that its cancellation does not
+	// fail the fetch for everyone waiting on it.
+	go ks.run(context.WithoutCancel(ctx), c)
+	return c, nil
+}
+
+func (ks *keySet) run(ctx context.Context, c *fetchCall) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	keys, err := ks.fetch(ctx)
+	if err != nil {
+		ks.failures.Add(1)
+		ks.log.Warn("authn: key refresh failed", "issuer", ks.iss.cfg.Name, "err", err)
+	} else {
+		ks.install(keys)
+	}
+	c.err = err
+	ks.inflight.Store(nil)
+	close(c.done)
 }
 
 // install swaps in a new snapshot, keeping the *key of unchanged keys so that

@@ -190,6 +190,10 @@ func newIssuer(c IssuerConfig) (*issuer, error) {
 			return nil, fmt.Errorf("%sissuer: %w", prefix, err)
 		}
 	}
+	if c.MinRefreshInterval < MinRefreshIntervalFloor {
+		return nil, fmt.Errorf("%smin_refresh_interval %s is below the floor of %s (it bounds how often tokens with unknown kids can make the verifier fetch keys)",
+			prefix, c.MinRefreshInterval, MinRefreshIntervalFloor)
+	}
 	if c.MinRefreshInterval > c.RefreshInterval || c.RefreshInterval > c.MaxKeyAge {
 		return nil, errors.New(prefix + "want min_refresh_interval <= refresh_interval <= max_key_age")
 	}
@@ -227,12 +231,15 @@ func (is *issuer) discoveryURL() string {
 	return strings.TrimSuffix(is.cfg.Issuer, "/") + "/.well-known/openid-configuration"
 }
 
-// Refresh fetches every issuer's keys now, for start-up and readiness. It
-// returns the issuers' errors joined; verification works for the others.
+// Refresh fetches every issuer's keys now, for start-up. It returns the
+// issuers' errors joined; verification works for the others. It joins a
+// fetch already under way, and is not held to MinRefreshInterval nor counts
+// against it: it is the program's call, not a token's, and a failed fetch
+// at start-up leaves the first request free to try again.
 func (v *Verifier) Refresh(ctx context.Context) error {
 	var errs []error
 	for _, is := range v.all {
-		if err := is.keys.refresh(ctx, is.keys.state.Load()); err != nil {
+		if err := is.keys.refresh(ctx, is.keys.state.Load(), false); err != nil {
 			errs = append(errs, fmt.Errorf("authn: issuer %s: %w", is.cfg.Name, err))
 		}
 	}
@@ -319,7 +326,8 @@ func (is *issuer) checkSignature(ctx context.Context, t *jws) (*key, error) {
 		return nil, invalid(CheckAlg, "alg none is never accepted")
 	}
 	if !is.algs[alg] {
-		return nil, invalid(CheckAlg, fmt.Sprintf("alg %q is not allowed for this issuer", alg))
+		return nil, fail(InvalidToken, CheckAlg, "the token's alg is not allowed for this issuer",
+			fmt.Errorf("alg %s is not in the issuer's allow-list %v", clip(alg), is.cfg.Algorithms))
 	}
 	if len(is.types) > 0 && !typAllowed(t.header.typ, is.types) {
 		return nil, invalid(CheckTyp, "typ header is not accepted for this issuer")
@@ -344,7 +352,7 @@ func (is *issuer) checkSignature(ctx context.Context, t *jws) (*key, error) {
 func verifySignature(k *key, alg, input string, sig []byte) error {
 	m := signingMethods[alg]
 	if m == nil {
-		return invalid(CheckAlg, fmt.Sprintf("alg %q is not supported", alg))
+		return fail(InvalidToken, CheckAlg, "the token's alg is not supported", fmt.Errorf("alg %s", clip(alg)))
 	}
 	if k.alg != "" && k.alg != alg {
 		return invalid(CheckAlg, "alg does not match the key's alg")

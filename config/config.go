@@ -102,8 +102,10 @@ type Issuer struct {
 	MaxLifetime time.Duration `yaml:"max_lifetime"`
 	// RefreshInterval is how often keys are refreshed; 0 means 1h.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
-	// MinRefreshInterval rate-limits refreshes caused by unknown key ids;
-	// 0 means 5m. At most RefreshInterval.
+	// MinRefreshInterval is the least time between two key fetches for
+	// the issuer, whatever requests cause them (unknown key ids, a failed
+	// fetch): forged tokens cannot make gatehouse hammer the IdP. 0 means
+	// 5m; at least 10s; at most RefreshInterval.
 	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
 	// MaxKeyAge is how long keys keep serving while their endpoint fails;
 	// 0 means 24h. At least RefreshInterval.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"gatehouse/authn"
 )
 
 // check is one rule: when bad, the field has the problem msg. Each part of
@@ -115,6 +117,10 @@ func (v *validator) issuer(f *File, p string, is *Issuer) {
 		check{is.MaxLifetime <= 0, p + ".max_lifetime", "must be positive"},
 		check{is.RefreshInterval <= 0, p + ".refresh_interval", "must be positive"},
 		check{is.MinRefreshInterval <= 0, p + ".min_refresh_interval", "must be positive"},
+		// The verifier refuses less too (authn.MinRefreshIntervalFloor says why):
+		// reported here with the line, before anything is built.
+		check{is.MinRefreshInterval > 0 && is.MinRefreshInterval < authn.MinRefreshIntervalFloor, p + ".min_refresh_interval",
+			fmt.Sprintf("must be at least %s: it bounds how often tokens with unknown key ids can make gatehouse fetch the issuer's keys", formatDuration(authn.MinRefreshIntervalFloor))},
 		check{is.MinRefreshInterval > is.RefreshInterval && is.RefreshInterval > 0, p + ".min_refresh_interval",
 			fmt.Sprintf("must not exceed refresh_interval (%s)", formatDuration(is.RefreshInterval))},
 		check{is.MaxKeyAge < is.RefreshInterval, p + ".max_key_age",

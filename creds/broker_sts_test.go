@@ -703,9 +703,11 @@ func TestIssuerUnreachableIs503(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable || ce.Code != "IDPCommunicationError" || ce.RetryAfter <= 0 {
 		t.Fatalf("err = %v, want 503 IDPCommunicationError with Retry-After", err)
 	}
-	// The issuer is back; after the Retry-After the next request succeeds.
+	// The issuer is back; once the local STS may fetch its keys again (as
+	// gatehouse, it fetches an issuer's keys at most once per
+	// min_refresh_interval, 5 minutes by default) the next request succeeds.
 	e.issuerH.set(e.issuer.Handler())
-	e.clock.Add(ce.RetryAfter)
+	e.clock.Add(max(ce.RetryAfter, 5*time.Minute))
 	if _, err := b.Credentials(context.Background(), Request{Principal: agentPrincipal(), Role: "reader"}); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
