@@ -55,10 +55,38 @@ func (c *compiler) file(i int) {
 			c.add(name, pos.Line, pos.Column, f, "policy %q does not fit the gatehouse schema: %s", id, strings.Join(msgs, "; "))
 			continue
 		}
+		if c.undeclaredRoles(p, name, f, id) || p.Effect() == cedar.Permit && !c.checkPermit(p, name, f, id) {
+			continue
+		}
 		c.policies = append(c.policies, &compiled{
 			id: id, policy: p, forbid: p.Effect() == cedar.Forbid, origin: fromFile, name: name, line: pos.Line,
 		})
 	}
+}
+
+// undeclaredRoles reports, as problems, the roles a Cedar policy names that
+// Config.Roles does not declare: a forbid on a misspelt role would never
+// apply, and a permit on one would never grant.
+func (c *compiler) undeclaredRoles(p *cedar.Policy, file, field string, id cedar.PolicyID) bool {
+	pos := p.Position()
+	found := false
+	for _, role := range namedRoles((*expast.Policy)(p.AST())) {
+		if _, ok := c.roles[role]; ok {
+			continue
+		}
+		declared := "none is"
+		if len(c.cfg.Roles) > 0 {
+			names := make([]string, len(c.cfg.Roles))
+			for i, r := range c.cfg.Roles {
+				names[i] = strconv.Quote(r.Name)
+			}
+			declared = strings.Join(names, ", ")
+		}
+		c.add(file, pos.Line, pos.Column, field, "policy %q names role %q, which is not declared in roles (declared: %s): a forbid on it would never apply, a permit never grant",
+			id, role, declared)
+		found = true
+	}
+	return found
 }
 
 // validatePolicy checks a policy against the gatehouse schema in strict

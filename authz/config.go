@@ -22,7 +22,8 @@ type Config struct {
 
 // Role is a logical role and what it reaches: a request is allowed under a
 // role only if its action is one of Actions and its resource is matched by
-// Functions (for a function) or Routes (for a route).
+// Functions (for a function) or Routes (for a route), whatever the rules
+// and Cedar files say.
 //
 // Names in Functions and Routes are exact, "*" for every one, or a prefix
 // followed by "*" ("reports-*"); a '*' anywhere else is an error.
@@ -126,9 +127,15 @@ type Agent struct {
 }
 
 // PolicyFile is a raw Cedar file evaluated beside the compiled rules. Its
-// policies must fit the gatehouse schema (see Schema). A policy's id is
-// its @id annotation, else "<Name>#<n>" for the n-th policy of the file
-// (1-based).
+// policies must fit the gatehouse schema (see Schema) and name only
+// declared roles. A policy's id is its @id annotation, else "<Name>#<n>"
+// for the n-th policy of the file (1-based).
+//
+// A permit must narrow who it applies to: one that Cedar finds would grant
+// a principal with no groups, app roles or scopes, of a tenant and app no
+// policy names, is refused unless it carries @unrestricted("<why it is
+// meant for everyone>"). Either way it grants a role only within the
+// role's reach.
 type PolicyFile struct {
 	// Name identifies the file in errors and ids, such as "extra.cedar".
 	Name string

@@ -13,12 +13,15 @@
 // each deny rule to a forbid policy over the gatehouse Cedar schema
 // (Schema), adds a forbid policy per agent, checks raw Cedar files against
 // the schema, and refuses the whole Config, listing every problem, when
-// anything is wrong. Decide tries the candidate roles in order (the
-// requested one, else every role least privileged first) and grants the
-// first one Cedar allows. Default deny; deny wins; an agent acting for a
-// user narrows what the user may do; group rules fail closed on group
-// overage; rules key on immutable ids only. docs/policy.md documents the
-// rules, the schema and every decision.
+// anything is wrong, such as a rule or Cedar permit that would let in a
+// principal with no groups, roles or scopes. Decide tries the candidate
+// roles in order (the requested one, else every role least privileged
+// first), skipping each role whose own actions and resources do not include
+// the request, and grants the first one Cedar allows. Default deny; deny
+// wins; a role never acts beyond its reach; an agent acting for a user
+// narrows what the user may do; group rules fail closed on group overage;
+// rules key on immutable ids only. docs/policy.md documents the rules, the
+// schema and every decision.
 //
 // Left to others: verifying the token (authn), mapping the role to AWS
 // credentials (creds), reading the configuration file (config), and

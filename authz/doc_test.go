@@ -38,3 +38,28 @@ func TestDocumentedCedarIsGenerated(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentedCedarFilesLoad: the raw Cedar examples in docs/policy.md
+// load beside the sample rules.
+func TestDocumentedCedarFilesLoad(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "policy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, block := range strings.Split(string(doc), "```cedar\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, "@id(\"allow-") || strings.Contains(block, "@id(\"agent/") {
+			continue // compiled from the sample: TestDocumentedCedarIsGenerated
+		}
+		cfg := sampleConfig()
+		cfg.Policies = []PolicyFile{{Name: "doc.cedar", Text: []byte(block)}}
+		if _, err := New(cfg); err != nil {
+			t.Errorf("docs/policy.md Cedar block %d does not load: %v\n%s", i+1, err, block)
+		}
+		n++
+	}
+	if n < 2 {
+		t.Errorf("found %d raw Cedar examples in docs/policy.md, want at least 2", n)
+	}
+}

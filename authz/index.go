@@ -158,8 +158,9 @@ func sortedSet(s []int32) []int32 {
 
 // reach is what a role reaches, as the permits compiled for it say: a
 // request outside it cannot satisfy their action scope or resource
-// condition. It mirrors reachNode; TestIndexAgreesWithCedar checks the two
-// agree.
+// condition. Decide never grants a role outside its reach, whatever a
+// Cedar file permits. It mirrors reachNode; TestIndexAgreesWithCedar
+// checks the two agree.
 type reach struct {
 	actions   []string
 	exact     map[Resource]bool
@@ -185,7 +186,8 @@ func newReach(r *Role) reach {
 }
 
 // may reports whether the role may reach the request's action and
-// resource. A false answer is certain; a true one is Cedar's to confirm.
+// resource. The answer is exact: Decide tries a role only if it is true,
+// and Cedar's policies decide whether the role is granted.
 func (rr *reach) may(r *Request) bool {
 	if !slices.Contains(rr.actions, r.Action) {
 		return false

@@ -32,7 +32,7 @@ type state struct {
 	ix       index
 	agents   map[string]bool
 	// filePermits is true when a Cedar file has a permit policy: it may
-	// apply under any role, so no role can be skipped.
+	// apply under any role, so no role within reach can be skipped.
 	filePermits bool
 	text        string
 	warnings    []string
@@ -140,9 +140,12 @@ var actionUID = func() map[string]types.EntityUID {
 // Decide decides whether p may perform r. It never fails: anything it
 // cannot evaluate is a deny that says why. The decision is Cedar's: for
 // each candidate role in turn (only r.Role if set, else every role, least
-// privileged first), the policies that can apply to p are authorized with
+// privileged first) whose Actions and Functions or Routes include the
+// request, the policies that can apply to p are authorized with
 // context.role set to that role; the first role Cedar allows is granted.
-// Deny wins: a forbid policy that matches denies whatever permits.
+// A role whose reach does not include the request is never granted,
+// whatever a Cedar file permits. Deny wins: a forbid policy that matches
+// denies whatever permits.
 //
 // p is read, never modified: it may be shared through the verified-token
 // cache. Nor may the caller modify it afterwards: without Cedar files,
@@ -225,12 +228,17 @@ func (st *state) decide(p *authn.Principal, r Request) Decision {
 	var forbidden *cedar.Diagnostic
 	skipped := false
 	for ri := first; ri < last; ri++ {
+		if !st.ix.reach[ri].may(&r) {
+			// A role is never granted beyond its own actions and
+			// resources, whatever a Cedar file permits: its reach is a
+			// precondition, not one more policy.
+			skipped = true
+			continue
+		}
 		cands := sc.cands[:0]
-		if st.ix.reach[ri].may(&r) {
-			for _, i := range permits {
-				if st.policies[i].roleIx == ri {
-					cands = append(cands, i)
-				}
+		for _, i := range permits {
+			if st.policies[i].roleIx == ri {
+				cands = append(cands, i)
 			}
 		}
 		if len(cands) == 0 && !st.filePermits {
