@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"gatehouse/internal/wildcard"
+	"gatehouse/invoke"
 )
 
 // Gateway is the `gateway:` section: what the HTTP gateway serves.
@@ -27,6 +29,23 @@ type Gateway struct {
 	// MaxRequestBytes bounds a request body; "" or 0 means 6 MiB (Lambda's
 	// own limit for a synchronous invocation). Larger bodies get 413.
 	MaxRequestBytes int `yaml:"max_request_bytes,omitempty"`
+	// ReadHeaderTimeout bounds a request's line and headers (and the TLS
+	// handshake); 0 means 10s. ReadTimeout bounds the whole request, body
+	// included (a body that stops arriving gets 408); 0 means 30s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout,omitempty"`
+	ReadTimeout       time.Duration `yaml:"read_timeout,omitempty"`
+	// AdminListen is the host:port of the admin listener, which serves
+	// /metrics, /healthz and /readyz for operators (never on the public
+	// listener); "" means DefaultAdminListen for serve and a free loopback
+	// port for dev (the banner and the ready file name it); "off" means
+	// none.
+	AdminListen string `yaml:"admin_listen,omitempty"`
+	// PassHeaders are request headers every route passes to its target
+	// besides the standard ones (content negotiation, conditionals,
+	// caching, cookies, CORS, fetch metadata, WebSocket, tracing): names,
+	// or prefixes ending in '*'. A header that claims an identity, a
+	// client address, host or scheme, or a credential cannot be passed.
+	PassHeaders []string `yaml:"pass_headers,omitempty"`
 	// Routes map requests to targets.
 	Routes []Route `yaml:"routes,omitempty"`
 }
@@ -60,7 +79,17 @@ type Route struct {
 	Action string `yaml:"action,omitempty"`
 	// Role, when set, is the only logical role the route runs under.
 	Role string `yaml:"role,omitempty"`
+	// PassHeaders are request headers this route passes besides the
+	// standard ones and gateway.pass_headers.
+	PassHeaders []string `yaml:"pass_headers,omitempty"`
 }
+
+// DefaultAdminListen is the admin listener of `gatehouse serve` when
+// gateway.admin_listen is "": loopback only.
+const DefaultAdminListen = "127.0.0.1:9447"
+
+// AdminOff as gateway.admin_listen turns the admin listener off.
+const AdminOff = "off"
 
 // Upstream is an HTTP service behind a route. It receives the request
 // without the caller's token or any identity header the caller sent, and
@@ -82,7 +111,7 @@ var (
 	pathSegRE   = regexp.MustCompile(`^([A-Za-z0-9._~!$&'()*+,=:@-]+|\{[A-Za-z_][A-Za-z0-9_]*(\.\.\.)?\})$`)
 	methodRE    = regexp.MustCompile(`^[A-Z]{3,10}$`)
 	hostRE      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$`)
-	reservedURL = map[string]bool{"/.well-known/oauth-protected-resource": true, "/healthz": true, "/readyz": true, "/metrics": true,
+	reservedURL = map[string]bool{"/.well-known/oauth-protected-resource": true, "/healthz": true, "/readyz": true,
 		"/.well-known/openid-configuration": true, "/keys.json": true}
 )
 
@@ -107,6 +136,18 @@ func (v *validator) gateway(f *File) {
 	if g.MaxRequestBytes < 0 {
 		v.add("gateway.max_request_bytes", "must not be negative")
 	}
+	if g.ReadHeaderTimeout < 0 || g.ReadHeaderTimeout > 5*time.Minute {
+		v.add("gateway.read_header_timeout", "want 0 (10s) to 5m")
+	}
+	if g.ReadTimeout < 0 || g.ReadTimeout > time.Hour {
+		v.add("gateway.read_timeout", "want 0 (30s) to 1h")
+	}
+	if g.AdminListen != "" && g.AdminListen != AdminOff {
+		if _, port, err := net.SplitHostPort(g.AdminListen); err != nil || port == "" {
+			v.add("gateway.admin_listen", "%s: want host:port (127.0.0.1:9447, or :9447 on every interface), or off", short(g.AdminListen))
+		}
+	}
+	v.passHeaders("gateway.pass_headers", g.PassHeaders)
 	seen := map[string]string{}
 	for i, rt := range g.Routes {
 		p := indexPath("gateway.routes", i)
@@ -128,6 +169,7 @@ func (v *validator) gateway(f *File) {
 		case rt.Upstream != nil:
 			v.upstream(p+".upstream", rt.Upstream)
 		}
+		v.passHeaders(p+".pass_headers", rt.PassHeaders)
 		if rt.Host != "" && !hostRE.MatchString(rt.Host) {
 			v.add(p+".host", "%s: want a lower-case DNS name without port", short(rt.Host))
 		}
@@ -149,6 +191,15 @@ func (v *validator) gateway(f *File) {
 		} else if len(f.AuthZ.PolicyFiles) == 0 && !reached(f, rt) {
 			// Fail closed would deny every request: a mistake to say at start.
 			v.add(p, "no role of authz.roles reaches this route (%s): every request would be denied", routeReach(rt))
+		}
+	}
+}
+
+// passHeaders reports each header a route may not pass.
+func (v *validator) passHeaders(field string, names []string) {
+	for i, name := range names {
+		if err := invoke.CheckPassHeader(name); err != nil {
+			v.add(indexPath(field, i), "%v", err)
 		}
 	}
 }

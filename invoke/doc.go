@@ -7,7 +7,7 @@
 // route, policy and request ids) and a Target built once from
 // configuration. Out: the response written to the http.ResponseWriter and
 // an Outcome for the audit trail, or an *Error that says which status the
-// caller gets (502, 504, 429, 413, 403, 400) and why, in two fields: a Reason
+// caller gets (502, 504, 429, 413, 408, 403, 400) and why, in two fields: a Reason
 // safe to show the caller and an Err for the log only.
 //
 // The Lambda target (NewLambda) turns the request into an API Gateway HTTP
@@ -16,12 +16,16 @@
 //
 //   - headers lower-cased, repeated headers and repeated query parameters
 //     joined with commas, Cookie headers split into the cookies array;
-//   - Authorization, Proxy-Authorization and every inbound identity or
-//     forwarding header (X-Gatehouse-*, X-Amzn-Oidc-*, X-Forwarded-*,
-//     Forwarded, X-Remote-User and the like, in any case, with '_' or '-')
-//     are never passed on; x-forwarded-for, -proto and -port are set from
-//     the connection, as API Gateway sets them. The raw token never reaches
-//     the function;
+//   - only the request headers a HeaderPolicy passes: an allow-list of the
+//     standard headers of HTTP (content negotiation, conditionals, caching,
+//     cookies, CORS, fetch metadata, WebSocket handshakes, tracing) plus the
+//     names the route adds (PassHeaders); never Authorization or a header
+//     that claims an identity, a client address, host or scheme, or another
+//     path or method (the deny-list in headers.go, a second fence that a
+//     route cannot pass either). host and requestContext.domainName are
+//     Call.Host, from configuration, never the caller's Host;
+//     x-forwarded-for, -proto and -port are set from the connection, as API
+//     Gateway sets them. The raw token never reaches the function;
 //   - the verified claims at requestContext.authorizer.jwt.claims, every
 //     value a string as API Gateway's JWT authorizer renders it (arrays as
 //     "[a b]", objects as "map[k:v]", numbers in decimal), and the scopes at
@@ -45,10 +49,10 @@
 // the ResponseWriter (X-Request-Id) are never replaced by the function's.
 //
 // The HTTP target (NewHTTP) is a reverse proxy to an upstream service.
-// Hop-by-hop headers, the caller's token and every header that claims an
-// identity, a client address or another path or method (the one table
-// strippedRequestHeaders, shared with the Lambda event) are removed; then
-// the gateway's headers are added: X-Gatehouse-Assertion, a short-lived
+// Hop-by-hop headers are removed, then every header its HeaderPolicy does
+// not pass (the same allow-list as for the Lambda event); an Upgrade other
+// than a WebSocket handshake is dropped, so no other protocol (h2c) can
+// open a tunnel past the gateway; then the gateway's headers are added: X-Gatehouse-Assertion, a short-lived
 // JWT from gatehouse's issuer whose audience is the upstream (made by the
 // Asserter the caller wires, creds.Issuer.Assertion), and plain
 // conveniences (X-Gatehouse-Subject, -Tenant, -Kind, -Role, -Roles, -Agent,

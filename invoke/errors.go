@@ -1,8 +1,11 @@
 package invoke
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 )
 
@@ -11,9 +14,9 @@ import (
 // Reason to the caller, Err to the log and the audit trail only.
 type Error struct {
 	// Status is 502 (the target failed or is misconfigured), 504 (it timed
-	// out), 429 (it is throttled), 413 (the request is too large), 400 (the
-	// request cannot be turned into an event) or StatusClientClosedRequest
-	// (the caller went away first).
+	// out), 429 (it is throttled), 413 (the request is too large), 408 (its
+	// body stopped arriving), 400 (the request cannot be turned into an
+	// event) or StatusClientClosedRequest (the caller went away first).
 	Status int
 	// Code names the failure for programs and the audit trail: one of the
 	// Code* constants.
@@ -42,6 +45,7 @@ const (
 	CodeTimeout             = "timeout"                // 504: the client-side bound (LambdaConfig.Timeout) passed
 	CodeThrottled           = "throttled"              // 429: Lambda throttled the call (TooManyRequestsException)
 	CodeRequestTooLarge     = "request_too_large"      // 413: the body, or the event built from it, is over the limit
+	CodeRequestTimeout      = "request_timeout"        // 408: the request body stopped arriving (the server's read timeout)
 	CodeBadRequest          = "bad_request"            // 400: the request cannot be expressed as an event
 	CodeBadResponse         = "bad_function_response"  // 502: the function's answer is not a valid HTTP API response
 	CodeTargetAccessDenied  = "target_access_denied"   // 403: IAM (or the local host) refused the granted role
@@ -68,6 +72,13 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// isTimeout reports whether err is a deadline passing (the server's read
+// timeout on the request body), not the caller going away.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
 
 func newError(status int, code, reason string, err error) *Error {
 	return &Error{Status: status, Code: code, Reason: reason, Err: err}

@@ -32,14 +32,21 @@ const timeLayout = "02/Jan/2006:15:04:05 -0700"
 // already read within the size limit; now is the request time.
 //
 // The event never carries the Authorization header, the raw token or any
-// inbound identity or forwarding header. call.RawPath is used as rawPath
-// and requestContext.http.path exactly as given.
+// inbound identity or forwarding header: only the request headers a
+// HeaderPolicy passes (here the zero one: the standard headers). The host
+// header and requestContext.domainName are call.Host, never the caller's
+// Host. call.RawPath is used as rawPath and requestContext.http.path
+// exactly as given.
 //
 // The error is an *Error with Status 400 when the request cannot be
 // expressed as an event (a malformed query string); a nil Principal or an
 // empty RawPath is the caller's programming error and returns a plain
 // error.
 func BuildEvent(r *http.Request, body []byte, call Call, now time.Time) (*events.APIGatewayV2HTTPRequest, error) {
+	return buildEvent(r, body, call, now, &HeaderPolicy{})
+}
+
+func buildEvent(r *http.Request, body []byte, call Call, now time.Time, hp *HeaderPolicy) (*events.APIGatewayV2HTTPRequest, error) {
 	if call.Principal == nil {
 		return nil, errors.New("invoke: BuildEvent: Call.Principal is nil")
 	}
@@ -58,7 +65,7 @@ func BuildEvent(r *http.Request, body []byte, call Call, now time.Time) (*events
 	if stage == "" {
 		stage = "$default"
 	}
-	domain := hostOnly(r.Host)
+	domain := hostOnly(call.Host)
 	sourceIP := hostOnly(r.RemoteAddr)
 	ev := &events.APIGatewayV2HTTPRequest{
 		Version:               "2.0",
@@ -66,7 +73,7 @@ func BuildEvent(r *http.Request, body []byte, call Call, now time.Time) (*events
 		RawPath:               call.RawPath,
 		RawQueryString:        r.URL.RawQuery,
 		Cookies:               cookies(r.Header),
-		Headers:               eventHeaders(r, sourceIP, len(body)),
+		Headers:               eventHeaders(r, call, hp, sourceIP, len(body)),
 		QueryStringParameters: query,
 		PathParameters:        nonEmpty(call.PathParameters),
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
@@ -144,18 +151,11 @@ var notCopied = map[string]bool{
 	"host": true, "content-length": true,
 }
 
-// normalizeHeaderName lower-cases a header name and reads '_' as '-', so
-// "X_Gatehouse_User" and "x-gatehouse-user" are the same header here, as
-// they are to many servers behind a proxy.
-func normalizeHeaderName(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
-}
-
 // eventHeaders is the headers map: lower-cased names, repeated headers
-// joined with commas, without hop-by-hop, identity and forwarding headers;
-// then host, content-length and the x-forwarded-* headers set from the
-// connection, as API Gateway sets them.
-func eventHeaders(r *http.Request, sourceIP string, bodyLen int) map[string]string {
+// joined with commas, the headers hp passes but hop-by-hop ones; then
+// host (call.Host), content-length and the x-forwarded-* headers set from
+// the connection and call, as API Gateway sets them.
+func eventHeaders(r *http.Request, call Call, hp *HeaderPolicy, sourceIP string, bodyLen int) map[string]string {
 	connection := map[string]bool{}
 	for _, v := range r.Header.Values("Connection") {
 		for name := range strings.SplitSeq(v, ",") {
@@ -165,9 +165,8 @@ func eventHeaders(r *http.Request, sourceIP string, bodyLen int) map[string]stri
 	out := make(map[string]string, len(r.Header)+5)
 	for name, values := range r.Header {
 		norm := normalizeHeaderName(name)
-		// The same identity and forwarding headers as for an HTTP
-		// upstream (strippedRequestHeaders) never reach a function.
-		if notCopied[norm] || connection[norm] || strippedHeader(name) {
+		// The same headers as reach an HTTP upstream (HeaderPolicy).
+		if notCopied[norm] || connection[norm] || !hp.passes(name) {
 			continue
 		}
 		key := strings.ToLower(name)
@@ -177,8 +176,8 @@ func eventHeaders(r *http.Request, sourceIP string, bodyLen int) map[string]stri
 		}
 		out[key] = strings.Join(values, ",")
 	}
-	if r.Host != "" {
-		out["host"] = r.Host
+	if call.Host != "" {
+		out["host"] = call.Host
 	}
 	if bodyLen > 0 || r.Header.Get("Content-Length") != "" {
 		out["content-length"] = strconv.Itoa(bodyLen)
@@ -187,7 +186,10 @@ func eventHeaders(r *http.Request, sourceIP string, bodyLen int) map[string]stri
 	if r.TLS != nil {
 		proto, port = "https", "443"
 	}
-	if p := localPort(r); p != "" {
+	if call.Scheme != "" {
+		proto = call.Scheme
+	}
+	if p := localPort(r, call.Host); p != "" {
 		port = p
 	}
 	out["x-forwarded-for"] = sourceIP
@@ -197,14 +199,14 @@ func eventHeaders(r *http.Request, sourceIP string, bodyLen int) map[string]stri
 }
 
 // localPort is the port the request arrived on: the listener's, else the
-// one in Host.
-func localPort(r *http.Request) string {
+// one in the configured host (never the caller's Host).
+func localPort(r *http.Request, host string) string {
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		if _, p, err := net.SplitHostPort(a.String()); err == nil {
 			return p
 		}
 	}
-	if _, p, err := net.SplitHostPort(r.Host); err == nil {
+	if _, p, err := net.SplitHostPort(host); err == nil {
 		return p
 	}
 	return ""

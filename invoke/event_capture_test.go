@@ -88,6 +88,7 @@ func TestBuildEventMatchesCapturedRequest(t *testing.T) {
 
 	call := testCall()
 	call.RouteKey, call.PathParameters, call.RawPath = "", nil, "/"
+	call.Host = "aaaaaaaaaa.execute-api.us-west-2.amazonaws.com"
 	call.RequestID = "LV7fzho-PHcEJPw="
 	call.Credentials.AccountID = "123456789012"
 	got, err := BuildEvent(r, nil, call, time.UnixMilli(1587481701067))
@@ -122,9 +123,15 @@ func TestBuildEventMatchesCapturedJWTAuthorizer(t *testing.T) {
 		Claims: map[string]any{"claim1": "value1", "claim2": "value2"},
 	}
 	call.RouteKey, call.RawPath, call.RequestID = "", "/my/path", "id"
+	call.Host = "id.execute-api.us-east-1.amazonaws.com"
 	call.PathParameters = map[string]string{"proxy": "hello/world"}
 	call.Credentials.AccountID = "123456789012"
-	got, err := BuildEvent(r, body, call, testNow)
+	// The capture's own headers, which a route passes by name.
+	hp, err := NewHeaderPolicy([]string{"Header1", "Header2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := buildEvent(r, body, call, testNow, &hp)
 	if err != nil {
 		t.Fatal(err)
 	}

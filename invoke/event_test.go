@@ -62,6 +62,7 @@ func testCall() Call {
 		RouteKey:       "POST /reports/{id}",
 		PathParameters: map[string]string{"id": "42"},
 		RawPath:        "/reports/42",
+		Host:           "api.example.test",
 	}
 }
 
@@ -83,7 +84,11 @@ func TestBuildEventMapsTheRequest(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer "+testToken)
 	r.Header.Set("X-Request-Id", "client-chosen") // the gateway's own id is requestContext.requestId: a caller's is dropped
 
-	ev, err := BuildEvent(r, []byte(`{"run":true}`), testCall(), testNow)
+	hp, err := NewHeaderPolicy([]string{"X-Multi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := buildEvent(r, []byte(`{"run":true}`), testCall(), testNow, &hp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +197,7 @@ func TestBuildEventStripsIdentityAndForwardingHeaders(t *testing.T) {
 		"X-Goog-Authenticated-User-Email", "X-Goog-Iap-Jwt-Assertion", "Cf-Access-Jwt-Assertion",
 		"X-Pomerium-Jwt-Assertion", "X-Original-Url", "X-Apigateway-Event",
 	}
+	spoofed = append(spoofed, probeFoundHeaders...)
 	r := testRequest("GET", "http://127.0.0.1:8443/reports/42", nil)
 	for _, name := range spoofed {
 		r.Header[name] = []string{"spoofed"} // exactly as sent, no canonicalisation
@@ -200,14 +206,20 @@ func TestBuildEventStripsIdentityAndForwardingHeaders(t *testing.T) {
 	r.Header.Set("X-Hop", "hop")
 	r.Header.Set("Keep-Alive", "timeout=5")
 	r.Header.Set("Upgrade", "h2c")
-	r.Header.Set("X-Custom", "kept")
-	ev, err := BuildEvent(r, nil, testCall(), testNow)
+	r.Header.Set("X-Custom", "not passed: no route named it")
+	r.Header.Set("Accept-Language", "de")
+	r.Header.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	r.Host = "evil.example" // the caller's: the event says the configured host
+	call := testCall()
+	call.Host = "127.0.0.1:8443"
+	ev, err := BuildEvent(r, nil, call, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
 		"user-agent":        "curl/8.5",
-		"x-custom":          "kept",
+		"accept-language":   "de",
+		"traceparent":       "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 		"host":              "127.0.0.1:8443",
 		"x-forwarded-for":   "192.0.2.10",
 		"x-forwarded-proto": "http",

@@ -27,8 +27,8 @@ type Asserter func(p *authn.Principal, audience, role string) (string, error)
 const CodeAssertionFailed = "assertion_failed"
 
 // Headers the HTTP target sets on every request to the upstream, after
-// removing every inbound header that claims an identity (see
-// strippedRequestHeaders). Only HeaderAssertion is proof: the others are
+// removing every inbound header its HeaderPolicy does not pass (see
+// headers.go). Only HeaderAssertion is proof: the others are
 // plain conveniences for an upstream that trusts its network path to the
 // gateway, and are left out when empty or when their value cannot be sent
 // as a header safely.
@@ -44,123 +44,6 @@ const (
 	HeaderAgent     = "X-Gatehouse-Agent"   // Principal.Agent(), the current actor
 	HeaderRequestID = "X-Request-Id"        // Call.RequestID, the gateway's request id
 )
-
-// strippedRequestHeaders is every inbound request header the HTTP target
-// removes before the upstream sees the request (SECURITY.md invariant 8):
-// credentials, headers that claim an identity, a client address or a
-// client certificate, and headers that make common frameworks act on
-// another path or method than the one the gateway authorised. Names are
-// compared in lower case with '_' read as '-' (many servers behind a proxy
-// fold both into one); a trailing '*' takes every header that starts with
-// the name. Hop-by-hop headers, and headers named in Connection, are
-// removed before this list applies; the gateway's own headers are added
-// after it.
-var strippedRequestHeaders = []string{
-	// Credentials: the caller's token never reaches the upstream, which
-	// gets the signed assertion instead.
-	"Authorization",
-	"Proxy-Authorization",
-
-	// The gateway's own headers: only the gateway sets them.
-	"X-Gatehouse-*",
-	"X-Request-Id", // replaced by the gateway's request id
-
-	// Forwarding and client-address claims. The gateway sets
-	// X-Forwarded-For, -Host and -Proto from the connection.
-	"Forwarded",
-	"X-Forwarded*", // also -User, -Email, -Groups, -Access-Token, -Preferred-Username, -Client-Cert, -Prefix
-	"X-Original-Forwarded-*",
-	"X-Real-Ip",
-	"X-Client-Ip",
-	"True-Client-Ip",
-	"Cf-Connecting-Ip",
-	"Fastly-Client-Ip",
-	"X-Cluster-Client-Ip",
-
-	// Identities asserted by identity-aware proxies, gateways and hosting
-	// platforms.
-	"X-Amzn-Oidc-*",               // AWS Application Load Balancer (X-Amzn-Trace-Id is kept)
-	"X-Amzn-Apigateway-*",         // AWS API Gateway
-	"X-Goog-Authenticated-User-*", // Google IAP
-	"X-Goog-Iap-*",                // Google IAP
-	"X-Apigateway-*",              // Google API Gateway (X-Apigateway-Api-Userinfo); serverless-http (X-Apigateway-Event, -Context)
-	"X-Endpoint-Api-Userinfo",     // Google Cloud Endpoints
-	"X-Ms-Client-Principal*",      // Azure App Service authentication
-	"X-Ms-Token-*",                // Azure App Service token store
-	"Cf-Access-*",                 // Cloudflare Access
-	"X-Pomerium-*",                // Pomerium
-	"X-Auth-*",                    // oauth2-proxy (X-Auth-Request-*), Keycloak gatekeeper (X-Auth-Userid, -Email, -Roles, -Token)
-	"X-Webauth-*",                 // Grafana's auth proxy convention
-	"X-Authenticated-*",           // Kong and others
-	"X-Consumer-*",                // Kong
-	"X-Credential-Identifier",     // Kong
-	"X-Userinfo",                  // Kong OpenID Connect
-	"Remote-*",                    // Remote-User, Remote-Groups, Remote-Email (Authelia and others)
-	"X-Remote-*",                  // X-Remote-User, X-Remote-Group
-	"X-User",
-	"X-User-Id",
-	"X-Email",
-
-	// Client certificates as a TLS-terminating proxy passes them on.
-	"X-Ssl-Client-*",
-	"Ssl-Client-*",
-	"X-Client-Cert*",
-
-	// Another path or method than the one authorised (IIS, Symfony,
-	// Laravel, Rails, Express method-override middleware).
-	"X-Original-Url",
-	"X-Original-Uri",
-	"X-Rewrite-Url",
-	"X-Http-Method-Override",
-	"X-Http-Method",
-	"X-Method-Override",
-}
-
-// strippedExact and strippedPrefixes are strippedRequestHeaders in
-// normalised form.
-var strippedExact, strippedPrefixes = func() (map[string]bool, []string) {
-	exact := map[string]bool{}
-	var prefixes []string
-	for _, name := range strippedRequestHeaders {
-		if p, ok := strings.CutSuffix(name, "*"); ok {
-			prefixes = append(prefixes, normalizeHeaderName(p))
-		} else {
-			exact[normalizeHeaderName(name)] = true
-		}
-	}
-	return exact, prefixes
-}()
-
-// maxStrippedName bounds the normalised header name looked up: no listed
-// name or prefix is longer.
-const maxStrippedName = 64
-
-// strippedHeader reports whether the inbound header name is in
-// strippedRequestHeaders, in any case and with '_' or '-'.
-func strippedHeader(name string) bool {
-	var buf [maxStrippedName]byte
-	n := min(len(name), len(buf))
-	for i := range n {
-		c := name[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		buf[i] = c
-	}
-	norm := buf[:n]
-	if len(name) <= len(buf) && strippedExact[string(norm)] {
-		return true
-	}
-	for _, p := range strippedPrefixes {
-		if len(norm) >= len(p) && string(norm[:len(p)]) == p {
-			return true
-		}
-	}
-	return false
-}
 
 // HTTPConfig configures an HTTP upstream target.
 type HTTPConfig struct {
@@ -184,6 +67,9 @@ type HTTPConfig struct {
 	// arrive; 0 means DefaultTimeout (30 s). Past it the caller gets 504.
 	// A streamed response body may take longer.
 	Timeout time.Duration
+	// PassHeaders are request headers passed besides the standard ones
+	// (names, or prefixes ending in '*'); see NewHeaderPolicy.
+	PassHeaders []string
 	// Logger receives failures the gateway cannot see (a response cut
 	// short after it started); nil means slog.Default().
 	Logger *slog.Logger
@@ -206,6 +92,7 @@ type HTTPTarget struct {
 	assert                Asserter
 	timeout               time.Duration
 	log                   *slog.Logger
+	headers               HeaderPolicy
 	proxy                 *httputil.ReverseProxy
 	// origin is scheme://host, for errors and logs only.
 	origin string
@@ -233,6 +120,10 @@ func NewHTTP(cfg HTTPConfig) (*HTTPTarget, error) {
 	if cfg.Timeout < 0 {
 		problems = append(problems, errors.New("timeout must not be negative"))
 	}
+	headers, err := NewHeaderPolicy(cfg.PassHeaders)
+	if err != nil {
+		problems = append(problems, err)
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("invoke: http target: %w", errors.Join(problems...))
 	}
@@ -245,6 +136,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTPTarget, error) {
 		assert:      cfg.Assert,
 		timeout:     cfg.Timeout,
 		log:         cfg.Logger,
+		headers:     headers,
 		origin:      u.Scheme + "://" + u.Host,
 	}
 	if t.audience == "" {
@@ -307,17 +199,23 @@ func (t *HTTPTarget) Streams() bool { return true }
 //     are percent-encoded, so the upstream decodes exactly call.RawPath),
 //     with the request's raw query unchanged; Host is the upstream's;
 //   - hop-by-hop headers and those named in Connection are removed; then
-//     every inbound header that carries a credential or claims an
-//     identity, a client address or certificate, or another path or method
-//     (Authorization, X-Gatehouse-*, X-Forwarded-*, Forwarded, X-Real-Ip,
-//     X-Amzn-Oidc-*, Remote-User, X-Ms-Client-Principal*, Cf-Access-*,
-//     X-Original-Url, X-Http-Method-Override and the like, in any case,
-//     with '_' or '-'; the full table is strippedRequestHeaders in the
-//     source); then X-Forwarded-For, -Host and -Proto are set from the
-//     connection, and HeaderAssertion (from the Asserter, for
-//     call.Principal, the target's audience and call.Role) and the other
-//     gateway headers are added — after the Connection processing, so a
-//     caller cannot have them removed;
+//     every inbound header the target's HeaderPolicy does not pass: only
+//     the standard headers of HTTP (content negotiation, conditionals,
+//     caching, cookies, CORS, fetch metadata, WebSocket handshakes,
+//     tracing) and the route's PassHeaders reach the upstream, and never
+//     one that carries a credential or claims an identity, a client
+//     address, host, scheme or certificate, or another path or method;
+//   - an Upgrade other than a WebSocket handshake (a GET with Upgrade:
+//     websocket) is dropped before the upstream sees it, so the request
+//     goes on as plain HTTP: no other protocol (h2c, TLS) can be switched
+//     to, and no tunnel can carry requests past the gateway's checks;
+//   - X-Forwarded-For is set from the connection's peer, X-Forwarded-Proto
+//     to call.Scheme (else the connection's), X-Forwarded-Host to
+//     call.Host (left out when ""; never the caller's Host), and
+//     HeaderAssertion (from the Asserter, for call.Principal, the target's
+//     audience and call.Role) and the other gateway headers are added —
+//     after the Connection processing, so a caller cannot have them
+//     removed;
 //   - the body streams to the upstream; the upstream's status, headers and
 //     body stream back to w (headers already set on w, X-Request-Id, win
 //     over the upstream's).
@@ -346,10 +244,8 @@ func (t *HTTPTarget) Invoke(ctx context.Context, w http.ResponseWriter, r *http.
 		return nil, newError(http.StatusBadRequest, CodeBadRequest, "the request path is not in canonical form",
 			fmt.Errorf("non-canonical path %q reached the http target", call.RawPath))
 	}
-	if up, ok := r.Header["Upgrade"]; ok && (len(up) != 1 || !safeHeaderValue(up[0])) {
-		// ReverseProxy would refuse it as the upstream's failure.
-		return nil, newError(http.StatusBadRequest, CodeBadRequest, "invalid Upgrade header",
-			errors.New("the Upgrade header is repeated or not printable ASCII"))
+	if _, ok := r.Header["Upgrade"]; ok && !webSocketUpgrade(r) {
+		r = withoutUpgrade(r)
 	}
 	assertion, err := t.assert(p, t.audience, call.Role)
 	if err == nil && !safeHeaderValue(assertion) {
@@ -402,6 +298,61 @@ func (t *HTTPTarget) Invoke(ctx context.Context, w http.ResponseWriter, r *http.
 	return &Outcome{Status: c.status, TargetRequestID: c.targetRequestID, Bytes: c.w.n}, nil
 }
 
+// webSocketUpgrade reports whether r is a WebSocket opening handshake
+// (RFC 6455 §4.1): the one protocol switch the gateway passes on.
+func webSocketUpgrade(r *http.Request) bool {
+	up := r.Header["Upgrade"]
+	return r.Method == http.MethodGet && len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "websocket") &&
+		headerHasToken(r.Header["Connection"], "upgrade")
+}
+
+// withoutUpgrade returns r without its Upgrade header and without the
+// upgrade token of Connection: the request as plain HTTP (RFC 9110 §7.8
+// lets a server ignore an Upgrade).
+func withoutUpgrade(r *http.Request) *http.Request {
+	r = r.WithContext(r.Context())
+	r.Header = r.Header.Clone()
+	delete(r.Header, "Upgrade")
+	var kept []string
+	for _, v := range r.Header["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, "upgrade") {
+				kept = append(kept, tok)
+			}
+		}
+	}
+	delete(r.Header, "Connection")
+	if len(kept) > 0 {
+		r.Header["Connection"] = []string{strings.Join(kept, ", ")}
+	}
+	return r
+}
+
+// headerHasToken reports whether a comma-separated header has token.
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// schemeOf is the scheme the caller used: call.Scheme when the front door
+// knows it from configuration (behind a TLS-terminating proxy), else the
+// connection's.
+func schemeOf(r *http.Request, call *Call) string {
+	if call.Scheme != "" {
+		return call.Scheme
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
 // errHeaderTimeout is the cause of a call's context ending at its timeout.
 var errHeaderTimeout = errors.New("no response headers within the timeout")
 
@@ -449,12 +400,23 @@ func (t *HTTPTarget) rewrite(pr *httputil.ProxyRequest) {
 		out.Body = &upstreamBody{ReadCloser: out.Body, c: c}
 	}
 	h := out.Header
-	for name := range h {
-		if strippedHeader(name) {
-			delete(h, name)
-		}
+	// ReverseProxy put back Connection and Upgrade for a WebSocket
+	// upgrade, and "Te: trailers"; the policy decides the rest.
+	conn, upgrade, te := h["Connection"], h["Upgrade"], h["Te"]
+	t.headers.filter(h)
+	if upgrade != nil {
+		h["Connection"], h["Upgrade"] = conn, upgrade
 	}
-	pr.SetXForwarded()
+	if te != nil {
+		h["Te"] = te
+	}
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		h["X-Forwarded-For"] = []string{ip}
+	}
+	if c.call.Host != "" {
+		h["X-Forwarded-Host"] = []string{c.call.Host}
+	}
+	h["X-Forwarded-Proto"] = []string{schemeOf(pr.In, c.call)}
 	p := c.call.Principal
 	// One backing array for the values of all the gateway's headers.
 	vals := make([]string, 0, 8)
@@ -517,6 +479,10 @@ func (t *HTTPTarget) mapError(parent, ctx context.Context, c *httpCall) *Error {
 	switch {
 	case context.Cause(ctx) == errHeaderTimeout:
 		return newError(http.StatusGatewayTimeout, CodeTimeout, "the upstream did not answer in time", err)
+	case be != nil && isTimeout(be.err):
+		// Before the caller's context: a body that stops arriving ends
+		// it too, but the caller is still there to be told.
+		return newError(http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time", be.err)
 	case errors.Is(parent.Err(), context.Canceled):
 		return newError(StatusClientClosedRequest, CodeClientClosedRequest, "client closed request", err)
 	case be != nil && errors.As(be.err, &mbe):

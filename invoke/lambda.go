@@ -63,6 +63,10 @@ type LambdaConfig struct {
 	// MaxBodyBytes is the request body limit (413 above it); 0 means
 	// DefaultMaxBodyBytes. At most MaxPayloadBytes.
 	MaxBodyBytes int64
+	// PassHeaders are request headers put in the event besides the
+	// standard ones (names, or prefixes ending in '*'); see
+	// NewHeaderPolicy.
+	PassHeaders []string
 	// Now is the clock for requestContext.time; nil means time.Now.
 	Now func() time.Time
 }
@@ -75,6 +79,7 @@ type Lambda struct {
 	client   *lambda.Client
 	timeout  time.Duration
 	maxBody  int64
+	headers  HeaderPolicy
 	now      func() time.Time
 }
 
@@ -104,6 +109,10 @@ func NewLambda(cfg LambdaConfig) (*Lambda, error) {
 	if cfg.MaxBodyBytes < 0 || cfg.MaxBodyBytes > MaxPayloadBytes {
 		problems = append(problems, fmt.Errorf("max body bytes must be between 0 and %d", MaxPayloadBytes))
 	}
+	headers, err := NewHeaderPolicy(cfg.PassHeaders)
+	if err != nil {
+		problems = append(problems, err)
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("invoke: lambda target: %w", errors.Join(problems...))
 	}
@@ -122,6 +131,7 @@ func NewLambda(cfg LambdaConfig) (*Lambda, error) {
 		client:   lambda.New(opts),
 		timeout:  cfg.Timeout,
 		maxBody:  cfg.MaxBodyBytes,
+		headers:  headers,
 		now:      cfg.Now,
 	}
 	if l.timeout == 0 {
@@ -147,7 +157,7 @@ func (l *Lambda) Invoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return nil, err
 	}
-	ev, err := BuildEvent(r, body, call, l.now())
+	ev, err := buildEvent(r, body, call, l.now(), &l.headers)
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +231,8 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	switch {
 	case errors.As(err, &mbe):
 		return nil, tooLarge(fmt.Errorf("body over the %d-byte limit", max))
+	case isTimeout(err):
+		return nil, newError(http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time", err)
 	case err != nil && r.Context().Err() != nil:
 		return nil, newError(StatusClientClosedRequest, CodeClientClosedRequest, "client closed request", err)
 	case err != nil:

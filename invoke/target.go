@@ -51,6 +51,15 @@ type Call struct {
 	// RawPath is the canonical path the gateway matched the route with; it
 	// is passed on exactly as given (never re-normalised here). Required.
 	RawPath string
+	// Host is the host (and port, if not the scheme's default) the request
+	// was addressed to, as configuration names it: the route's host, else
+	// the gateway's public name. Never the caller's Host header, which
+	// anyone can set: it becomes X-Forwarded-Host and the event's host
+	// header and domainName. "" leaves them out.
+	Host string
+	// Scheme is the scheme callers use ("https"), from configuration; ""
+	// means the connection's.
+	Scheme string
 }
 
 // Outcome describes a completed (or attempted) call to a target, for the
