@@ -49,13 +49,13 @@ type Event struct {
 
 	Action   string // what was asked, e.g. "invoke"
 	Resource string // what it was asked of, e.g. the request path
-	Route    string // the configured route that matched
+	Route    string // the configured route that matched; "" if none did
 
 	Decision        string   // DecisionAllow, DecisionDeny or DecisionError
 	Policies        []string // ids of the policies that decided
 	Role            string   // the logical role granted
 	STSSession      string   // the STS role session name
-	Target          string   // the function or upstream invoked
+	Target          string   // the function or upstream invoked; "" if the request was refused before it
 	TargetRequestID string   // the target's request id, e.g. the Lambda request id
 
 	Status        int    // HTTP status returned to the caller; 0 if none was sent

@@ -50,7 +50,14 @@ func TestPseudonymizer(t *testing.T) {
 		t.Error("NewPseudonymizer accepted a 31-byte key")
 	}
 	var buf bytes.Buffer
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "p", p)
+	// Without the time, whose digits could hold the key byte's "66".
+	noTime := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}
+	slog.New(slog.NewTextHandler(&buf, noTime)).Info("x", "p", p)
 	if strings.Contains(buf.String(), fmt.Sprint(0x42)) || !strings.Contains(buf.String(), "REDACTED") {
 		t.Errorf("logged as %q", buf.String())
 	}

@@ -35,6 +35,7 @@ type devOptions struct {
 	gatewayListen string
 	lambdaListen  string
 	upListen      string
+	adminListen   string
 	printConfig   bool
 }
 
@@ -59,6 +60,7 @@ across restarts. Stop it with Ctrl-C.`,
 	f.StringVar(&o.gatewayListen, "gateway-listen", "", "override dev.gateway")
 	f.StringVar(&o.lambdaListen, "lambda-listen", "", "override dev.lambda.listen")
 	f.StringVar(&o.upListen, "upstream-listen", "", "override dev.upstream")
+	f.StringVar(&o.adminListen, "admin-listen", "", "override gateway.admin_listen (metrics and health; default a free loopback port)")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 	cmd.AddCommand(newRotateKeysCmd(e))
 	return cmd
@@ -90,6 +92,9 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 	if o.lambdaListen != "" {
 		f.Dev.Lambda.Listen = o.lambdaListen
+	}
+	if o.adminListen != "" {
+		f.Gateway.AdminListen = o.adminListen
 	}
 	if o.printConfig {
 		b, err := f.Marshal()
@@ -133,7 +138,6 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	dev.baseURL = idpURL
 	srv, err := idp.New(idpConfig(f.Dev.IDP, dev.baseURL, filepath.Join(stateDir, "idp"), e.log))
 	if err != nil {
-		idpLn.Close()
 		return err
 	}
 	defer srv.Close()
@@ -154,13 +158,12 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 
 	// 2. The gateway's listener: its URL is gatehouse's own issuer for AWS.
-	gwLn, gwURL, err := st.listen("development gateway", f.Dev.Gateway, true)
+	gwLn, gwTLS, gwURL, err := st.listenTCP("development gateway", f.Dev.Gateway, true)
 	if err != nil {
 		return err
 	}
 	issuer, err := buildIssuer(f, gwURL, stateDir, e.log)
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 	ep.Gateway, ep.GatehouseIssuer = gwURL, issuer.URL()
@@ -168,7 +171,6 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	// 3. The local STS, trusting gatehouse's issuer and the IdP.
 	stsCfg, notes, err := devSTSConfig(f, issuer.URL(), srv, clientFor(dev), e.log)
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 	for _, n := range notes {
@@ -176,29 +178,24 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 	stsSrv, err := devsts.New(stsCfg)
 	if err != nil {
-		gwLn.Close()
 		return fmt.Errorf("local STS: %w", err)
 	}
 	stsLn, stsURL, err := st.listen("local STS", f.Dev.STS.Listen, true)
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 	st.serve(stsSrv.Handler(), stsLn)
 	ep.STS = stsURL
 	stsAPI, err := stsClient(ctx, f, stsURL, clientFor(dev))
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 	broker, err := buildBroker(f, issuer, stsAPI, e.log)
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 	execBroker, err := creds.New(creds.Config{Roles: execRoles(f), Issuer: issuer, STS: stsAPI, Logger: e.log})
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 
@@ -219,17 +216,14 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		STS: stsSrv, Credentials: execCredentials(execBroker, issuer.URL()), Logger: e.log,
 	})
 	if err != nil {
-		gwLn.Close()
 		return fmt.Errorf("local Lambda host: %w", err)
 	}
 	defer host.Close()
 	if err := host.Start(ctx); err != nil {
-		gwLn.Close()
 		return fmt.Errorf("local Lambda host: %w", err)
 	}
 	lambdaLn, lambdaURL, err := st.listen("local Lambda host", f.Dev.Lambda.Listen, true)
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 	st.serve(host.Handler(), lambdaLn, true)
@@ -238,7 +232,6 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	// 5. The audit trail and the gateway itself.
 	rec, sink, pseudo, err := buildRecorder(ctx, f, stateDir, e.log)
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 	defer func() {
@@ -252,7 +245,6 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	// with gatehouse's issuer keys as a real upstream would.
 	upLn, upURL, err := st.listen("development upstream", f.Dev.Upstream, false)
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
 	upVerifier, err := authn.NewVerifier(authn.Config{Logger: e.log, Issuers: []authn.IssuerConfig{{
@@ -260,8 +252,6 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		Claims: authn.ClaimNames{Tenant: "tid"},
 	}}})
 	if err != nil {
-		gwLn.Close()
-		upLn.Close()
 		return err
 	}
 	st.serve(upstream.Handler(upstream.Config{Verifier: upVerifier, Logger: e.log}), upLn)
@@ -275,10 +265,22 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	parts.issuerURL, parts.issuers = issuerURLs(f, ep.Issuer)
 	gw, err := buildGateway(f, parts)
 	if err != nil {
-		gwLn.Close()
 		return err
 	}
-	st.serve(gatewayMux(issuer, gw.Handler()), gwLn, true)
+	st.run(gw.NewServer(gatewayMux(issuer, gw.Handler())), gw.Listener(gwLn, gwTLS))
+	// Metrics and health for operators, on a listener of their own.
+	if f.Gateway.AdminListen != config.AdminOff {
+		addr := f.Gateway.AdminListen
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		adminLn, adminURL, err := st.listen("admin listener", addr, false)
+		if err != nil {
+			return err
+		}
+		st.serve(gw.AdminHandler(), adminLn)
+		ep.Admin = adminURL
+	}
 	if err := waitAnswering(ctx, clientFor(dev), ep.GatehouseIssuer+"/.well-known/openid-configuration", st.serveErr); err != nil {
 		return err
 	}
@@ -374,6 +376,9 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir, token stri
 		}
 	}
 	fmt.Fprintf(w, "  upstream    %s (an HTTP service behind the gateway)\n", ep.Upstream)
+	if ep.Admin != "" {
+		fmt.Fprintf(w, "  metrics     %s/metrics (admin listener: also /healthz, /readyz)\n", ep.Admin)
+	}
 	if ep.CAFile != "" {
 		fmt.Fprintf(w, "  local CA    %s\n", ep.CAFile)
 	}

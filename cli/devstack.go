@@ -21,32 +21,44 @@ import (
 
 // devStack runs the servers of `gatehouse dev` and shuts them down together.
 type devStack struct {
-	ctx      context.Context
-	ca       *devca.CA
-	servers  []*http.Server
-	serveErr chan error
+	ctx       context.Context
+	ca        *devca.CA
+	servers   []*http.Server
+	listeners []net.Listener // closed by shutdown, served or not
+	serveErr  chan error
 }
 
 // listen opens a loopback listener for the named service, wrapped in TLS
 // with a certificate of the local CA when withTLS, and returns its URL.
 func (st *devStack) listen(name, addr string, withTLS bool) (net.Listener, string, error) {
+	ln, cfg, url, err := st.listenTCP(name, addr, withTLS)
+	if err != nil || cfg == nil {
+		return ln, url, err
+	}
+	return tls.NewListener(ln, cfg), url, nil
+}
+
+// listenTCP opens a loopback TCP listener for the named service and
+// returns it with the TLS configuration to serve it with (nil without
+// TLS) and its URL.
+func (st *devStack) listenTCP(name, addr string, withTLS bool) (net.Listener, *tls.Config, string, error) {
 	if host, _, err := net.SplitHostPort(addr); err != nil || !isLoopbackHost(host) {
-		return nil, "", fmt.Errorf("%s: listen address %q: want host:port on a loopback address", name, addr)
+		return nil, nil, "", fmt.Errorf("%s: listen address %q: want host:port on a loopback address", name, addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w (is another 'gatehouse dev' running? change the address in the configuration, or --listen for the IdP)", name, err)
+		return nil, nil, "", fmt.Errorf("%s: %w (is another 'gatehouse dev' running? change the address in the configuration, or --listen for the IdP)", name, err)
 	}
+	st.listeners = append(st.listeners, ln)
 	if !withTLS {
-		return ln, "http://" + ln.Addr().String(), nil
+		return ln, nil, "http://" + ln.Addr().String(), nil
 	}
 	host, _, _ := net.SplitHostPort(addr)
 	cfg, err := st.ca.ServerTLSConfig(uniq("127.0.0.1", "localhost", "::1", host)...)
 	if err != nil {
-		ln.Close()
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	return tls.NewListener(ln, cfg), "https://" + ln.Addr().String(), nil
+	return ln, cfg, "https://" + ln.Addr().String(), nil
 }
 
 // serve runs h on ln. The Lambda host and the gateway hold a response for
@@ -65,6 +77,11 @@ func (st *devStack) serve(h http.Handler, ln net.Listener, longRunning ...bool) 
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	st.run(hs, ln)
+}
+
+// run serves hs on ln until shutdown.
+func (st *devStack) run(hs *http.Server, ln net.Listener) {
 	st.servers = append(st.servers, hs)
 	go func() {
 		if err := hs.Serve(ln); err != http.ErrServerClosed {
@@ -73,11 +90,16 @@ func (st *devStack) serve(h http.Handler, ln net.Listener, longRunning ...bool) 
 	}()
 }
 
+// shutdown stops the servers, then closes every listener opened, so a
+// start that failed halfway leaves nothing open.
 func (st *devStack) shutdown() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 5*time.Second)
 	defer cancel()
 	for _, hs := range st.servers {
 		hs.Shutdown(ctx)
+	}
+	for _, ln := range st.listeners {
+		ln.Close()
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -124,28 +125,28 @@ func runServe(ctx context.Context, e *env, configPath string) error {
 			return fmt.Errorf("gateway.listen %q: without tls_cert_file and tls_key_file, serve listens only on a loopback address (bearer tokens never cross a network in clear)", listen)
 		}
 	}
+	var tlsCfg *tls.Config
+	if tlsOn {
+		cert, err := tls.LoadX509KeyPair(f.Gateway.TLSCertFile, f.Gateway.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("gateway.tls_cert_file, tls_key_file: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           gatewayMux(issuer, gw.Handler()),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      16 * time.Minute, // a function may run 15 minutes
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+	hs := gw.NewServer(gatewayMux(issuer, gw.Handler()))
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- hs.Serve(gw.Listener(ln, tlsCfg)) }()
+	admin, err := serveAdmin(f.Gateway.AdminListen, gw.AdminHandler(), serveErr, e)
+	if err != nil {
+		hs.Close()
+		return err
 	}
 	watcher := &policyWatcher{path: configPath, eng: policy, gw: gw, parts: parts, log: e.log, interval: time.Second}
 	go watcher.run(ctx, f)
-	serveErr := make(chan error, 1)
-	go func() {
-		if tlsOn {
-			serveErr <- hs.ServeTLS(ln, f.Gateway.TLSCertFile, f.Gateway.TLSKeyFile)
-		} else {
-			serveErr <- hs.Serve(ln)
-		}
-	}()
 	e.log.Info("serve: gateway listening", "addr", ln.Addr().String(), "tls", tlsOn, "routes", len(f.Gateway.Routes))
 	fmt.Fprintf(e.stderr, "gatehouse serving %d routes on %s\n", len(f.Gateway.Routes), ln.Addr())
 	select {
@@ -157,5 +158,37 @@ func runServe(ctx context.Context, e *env, configPath string) error {
 	// their responses), then close the trail.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if admin != nil {
+		admin.Shutdown(sctx)
+	}
 	return hs.Shutdown(sctx)
+}
+
+// serveAdmin starts the admin listener (metrics, health) at addr: "" means
+// config.DefaultAdminListen, which is skipped with a warning when its port
+// is taken (an address set in the configuration must bind); "off", none.
+func serveAdmin(addr string, h http.Handler, serveErr chan<- error, e *env) (*http.Server, error) {
+	if addr == config.AdminOff {
+		return nil, nil
+	}
+	explicit := addr != ""
+	if !explicit {
+		addr = config.DefaultAdminListen
+	}
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err != nil && explicit:
+		return nil, fmt.Errorf("gateway.admin_listen: %w", err)
+	case err != nil:
+		e.log.Warn("serve: no admin listener (metrics, health): its default address is taken; set gateway.admin_listen", "addr", addr, "err", err)
+		return nil, nil
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != http.ErrServerClosed {
+			serveErr <- err
+		}
+	}()
+	e.log.Info("serve: admin listener", "addr", ln.Addr().String())
+	return hs, nil
 }

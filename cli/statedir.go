@@ -59,6 +59,8 @@ type endpoints struct {
 	Lambda string `json:"lambda,omitempty"`
 	// Upstream is the development HTTP upstream's URL.
 	Upstream string `json:"upstream,omitempty"`
+	// Admin is the admin listener's URL (/metrics, /healthz, /readyz).
+	Admin string `json:"admin,omitempty"`
 }
 
 const endpointsFile = "endpoints.json"

@@ -141,8 +141,9 @@ func buildGateway(f *config.File, parts gatewayParts) (*gateway.Gateway, error) 
 	return gateway.New(gateway.Config{
 		Routes: routes, Verifier: parts.verifier, Policy: parts.policy, Broker: parts.broker, Recorder: parts.recorder,
 		Pseudonym: parts.pseudo.Principal, Logger: parts.log, ClaimsAllowed: f.Audit.Claims, Metrics: metrics,
-		MaxRequestBytes: int64(f.Gateway.MaxRequestBytes),
-		Metadata:        gateway.ResourceMetadata{Resource: parts.publicURL, AuthorizationServers: parts.issuers, ScopesSupported: scopes, ResourceName: "gatehouse"},
+		MaxRequestBytes: int64(f.Gateway.MaxRequestBytes), PublicURL: parts.publicURL,
+		ReadHeaderTimeout: f.Gateway.ReadHeaderTimeout, ReadTimeout: f.Gateway.ReadTimeout,
+		Metadata: gateway.ResourceMetadata{Resource: parts.publicURL, AuthorizationServers: parts.issuers, ScopesSupported: scopes, ResourceName: "gatehouse"},
 	})
 }
 
@@ -167,10 +168,11 @@ func buildRoutes(f *config.File, parts gatewayParts) ([]gateway.Route, error) {
 			route.Metadata = m
 		}
 		var err error
+		pass := append(slices.Clone(f.Gateway.PassHeaders), rt.PassHeaders...)
 		if rt.Upstream != nil {
-			err = upstreamRoute(&route, rt.Upstream, parts)
+			err = upstreamRoute(&route, rt.Upstream, pass, parts)
 		} else {
-			err = functionRoute(&route, f, rt.Function, parts)
+			err = functionRoute(&route, f, rt.Function, pass, parts)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("gateway.routes %s: %w", rt.ID, err))
@@ -221,10 +223,10 @@ func issuerURLs(f *config.File, devIssuer string) (map[string]string, []string) 
 	return m, list
 }
 
-func functionRoute(route *gateway.Route, f *config.File, function string, parts gatewayParts) error {
+func functionRoute(route *gateway.Route, f *config.File, function string, pass []string, parts gatewayParts) error {
 	target, err := invoke.NewLambda(invoke.LambdaConfig{
 		Function: function, Region: region(f), Endpoint: parts.lambdaURL, HTTPClient: parts.client,
-		Timeout: functionTimeout(f, function) + 5*time.Second,
+		Timeout: functionTimeout(f, function) + 5*time.Second, PassHeaders: pass,
 	})
 	if err != nil {
 		return err
@@ -243,7 +245,7 @@ func functionRoute(route *gateway.Route, f *config.File, function string, parts 
 	return nil
 }
 
-func upstreamRoute(route *gateway.Route, u *config.Upstream, parts gatewayParts) error {
+func upstreamRoute(route *gateway.Route, u *config.Upstream, pass []string, parts gatewayParts) error {
 	base := u.URL
 	if base == config.UpstreamDev {
 		if parts.devUpstream == "" {
@@ -256,7 +258,7 @@ func upstreamRoute(route *gateway.Route, u *config.Upstream, parts gatewayParts)
 	}
 	issuer := parts.issuer
 	target, err := invoke.NewHTTP(invoke.HTTPConfig{
-		URL: base, Audience: u.Audience, Timeout: u.Timeout, Logger: parts.log,
+		URL: base, Audience: u.Audience, Timeout: u.Timeout, Logger: parts.log, PassHeaders: pass,
 		Assert: func(p *authn.Principal, audience, role string) (string, error) {
 			return issuer.Assertion(p, audience, role, time.Now())
 		},

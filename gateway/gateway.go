@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -84,6 +85,7 @@ type Route struct {
 	Metadata *ResourceMetadata
 
 	metaURL string // the metadata URL its challenges name
+	host    string // the host targets are told: Host, else the public URL's (invoke.Call.Host)
 }
 
 // streamer is a target whose responses are streamed, not buffered (an HTTP
@@ -112,15 +114,26 @@ type Config struct {
 	// ClaimsAllowed are the token claims stored in audit events
 	// (audit.SanitizeClaims keeps personal ones out whatever it says).
 	ClaimsAllowed []string
-	// Metrics, when set, are updated per request and served at /metrics.
+	// PublicURL is the gateway's external URL (scheme://host[:port]): the
+	// scheme and host targets are told the request was addressed to
+	// (X-Forwarded-Proto and -Host, an event's host and domainName) when
+	// a route names no host. Never the caller's Host header. "" means
+	// targets are told no host.
+	PublicURL string
+	// Metrics, when set, are updated per request and served by
+	// AdminHandler at /metrics.
 	Metrics *Metrics
 	// MaxResponseBytes bounds a buffered target response; 0 means 7 MiB.
 	MaxResponseBytes int
 	// MaxRequestBytes bounds a request body; 0 means 6 MiB. Larger bodies
 	// get 413.
 	MaxRequestBytes int64
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// ReadHeaderTimeout and ReadTimeout are NewServer's; 0 means the
+	// package's constants.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // ResourceMetadata is the RFC 9728 document: which issuers and scopes this
@@ -143,6 +156,8 @@ type Gateway struct {
 	now     func() time.Time
 	maxResp int
 	maxReq  int64
+	// From Config.PublicURL: its scheme, host[:port] and port.
+	scheme, publicHost, publicPort string
 }
 
 // New checks cfg and builds the routing table. A route whose protection
@@ -167,6 +182,13 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.cfg.Metadata.BearerMethods == nil {
 		g.cfg.Metadata.BearerMethods = []string{"header"}
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return nil, fmt.Errorf("gateway: public URL %q: want scheme://host[:port]", cfg.PublicURL)
+		}
+		g.scheme, g.publicHost, g.publicPort = u.Scheme, u.Host, u.Port()
 	}
 	t, err := g.table(cfg.Routes)
 	if err != nil {
@@ -216,6 +238,13 @@ func (g *Gateway) table(routes []Route) (*table, error) {
 			continue
 		}
 		seen[rt.ID] = true
+		rt.host = g.publicHost
+		if rt.Host != "" {
+			rt.host = rt.Host
+			if g.publicPort != "" {
+				rt.host = net.JoinHostPort(rt.Host, g.publicPort)
+			}
+		}
 		if base != "" {
 			rt.metaURL = base + metadataPath
 			if rt.Metadata != nil {
@@ -284,7 +313,7 @@ func (g *Gateway) Handler() http.Handler {
 		w.Header().Set("X-Request-Id", reqID)
 		path, ok := canonicalPath(r.URL.EscapedPath())
 		if !ok {
-			writeJSONError(w, http.StatusBadRequest, "invalid_request", "the request path is not in canonical form", reqID)
+			g.refuseUnrouted(w, r, reqID, http.StatusBadRequest, "invalid_request", "the request path is not in canonical form", "non_canonical_path")
 			return
 		}
 		t := g.routes.Load()
@@ -301,13 +330,6 @@ func (g *Gateway) Handler() http.Handler {
 		case "/healthz":
 			w.Write([]byte("ok\n"))
 			return
-		case "/metrics":
-			if g.cfg.Metrics == nil {
-				writeJSONError(w, http.StatusNotFound, "not_found", "no route", reqID)
-				return
-			}
-			g.cfg.Metrics.handler().ServeHTTP(w, r)
-			return
 		case "/readyz":
 			if !g.cfg.Verifier.Ready() {
 				http.Error(w, "issuer keys not loaded", http.StatusServiceUnavailable)
@@ -322,13 +344,47 @@ func (g *Gateway) Handler() http.Handler {
 			r.Host = host
 		}
 		if _, pattern := t.mux.Handler(r); pattern == "" {
-			writeJSONError(w, http.StatusNotFound, "not_found", "no route", reqID)
+			g.refuseUnrouted(w, r, reqID, http.StatusNotFound, "not_found", "no route", "no_route")
 			return
 		}
 		// ServeHTTP (not the handler Handler returned) sets the path
 		// values the route's handler reads.
 		t.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID)))
 	})
+}
+
+// AdminHandler serves what operators read, on a listener of its own
+// (loopback by default), never on the public one: /metrics (Prometheus),
+// /healthz and /readyz.
+func (g *Gateway) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !g.cfg.Verifier.Ready() {
+			http.Error(w, "issuer keys not loaded", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	if g.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", g.cfg.Metrics.handler())
+	}
+	return mux
+}
+
+// refuseUnrouted answers a request that reached no route, after recording
+// its event: the trail has every request but the public documents
+// (health, RFC 9728 metadata).
+func (g *Gateway) refuseUnrouted(w http.ResponseWriter, r *http.Request, reqID string, status int, code, desc, class string) {
+	start := g.now()
+	ev := &audit.Event{Time: start, RequestID: reqID, Decision: audit.DecisionError, Status: status, ErrorClass: class}
+	if err := g.cfg.Recorder.Record(context.WithoutCancel(r.Context()), ev); err != nil {
+		g.log.Error("gateway: audit record failed; refusing the request", "request_id", reqID, "err", err)
+		refuse(w, reqID)
+		return
+	}
+	writeJSONError(w, status, code, desc, reqID)
+	g.cfg.Metrics.observe("", status, audit.DecisionError, g.now().Sub(start))
 }
 
 type requestIDKey struct{}
@@ -349,7 +405,7 @@ func (g *Gateway) routeHandler(rt *Route) http.Handler {
 		reqID, _ := r.Context().Value(requestIDKey{}).(string)
 		ev := &audit.Event{
 			Time: start, RequestID: reqID, Route: rt.ID, Action: action(rt, r),
-			Resource: rt.Resource.Kind + ":" + rt.Resource.Name, Target: rt.TargetName,
+			Resource: rt.Resource.Kind + ":" + rt.Resource.Name,
 		}
 		if r.ContentLength > g.maxReq {
 			buf := newBufferedWriter(g.maxResp)
@@ -478,10 +534,11 @@ func (g *Gateway) run(w http.ResponseWriter, r *http.Request, rt *Route, ev *aud
 		}
 		ev.STSSession = s.SessionName
 	}
+	ev.Target = rt.TargetName                                    // the event names a target only when it was invoked
 	out, err := rt.Target.Invoke(r.Context(), w, r, invoke.Call{ // 4 invoke
 		Principal: p, Credentials: s.Credentials, Role: d.Role, RoleSession: s.AssumedRoleARN,
 		Policies: d.Policies, RequestID: reqID, RouteKey: routeKey(rt), RawPath: r.URL.Path,
-		PathParameters: pathParams(r, rt.Path),
+		PathParameters: pathParams(r, rt.Path), Host: rt.host, Scheme: g.scheme,
 	})
 	if out != nil {
 		ev.TargetRequestID = out.TargetRequestID

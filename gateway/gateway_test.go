@@ -173,6 +173,12 @@ func TestPipelineOutcomes(t *testing.T) {
 			if ev.RequestID != reqID || ev.Route != "hello" || (tc.recordErr == nil && ev.Status != tc.wantStatus) {
 				t.Errorf("event = %+v", ev)
 			}
+			// The target is named only when it was invoked: never for a
+			// request refused before step 4.
+			invoked := tc.policy.allow && tc.broker.err == nil
+			if want := map[bool]string{true: "hello"}[invoked]; ev.Target != want {
+				t.Errorf("event target = %q, want %q", ev.Target, want)
+			}
 			if tc.wantEvent != nil {
 				if msg := tc.wantEvent(ev); msg != "" {
 					t.Errorf("%s: %+v", msg, ev)
@@ -221,8 +227,14 @@ func TestMetrics(t *testing.T) {
 		}
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
+	// Metrics are the operators': not on the public listener.
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	if w.Code != http.StatusNotFound || strings.Contains(w.Body.String(), "gatehouse_requests_total") {
+		t.Errorf("public GET /metrics: %d %.80s, want 404", w.Code, w.Body)
+	}
+	w = httptest.NewRecorder()
+	g.AdminHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	body := w.Body.String()
 	for _, want := range []string{
 		`gatehouse_requests_total{decision="allow",route="hello",status="200"} 2`,
@@ -231,6 +243,50 @@ func TestMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestUnroutedRequestsAudited: a request that reaches no route, or whose
+// path is not canonical, leaves its event too; the public documents
+// (health, metadata) do not.
+func TestUnroutedRequestsAudited(t *testing.T) {
+	rec := &fakeRecorder{}
+	g, err := New(Config{
+		Routes: []Route{{ID: "hello", Method: "GET", Path: "/hello", Target: fakeTarget{}, TargetName: "hello", Action: "invoke",
+			Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "hello"}}},
+		Verifier: fakeVerifier{}, Policy: fakePolicy{allow: true}, Broker: fakeBroker{}, Recorder: rec,
+		Pseudonym: func(a, b string) string { return a + b },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+		class  string
+	}{
+		{"/nowhere", 404, "no_route"},
+		{"/hello/../admin", 400, "non_canonical_path"},
+		{"/healthz", 200, ""},
+		{"/.well-known/oauth-protected-resource", 200, ""},
+	} {
+		before := len(rec.events)
+		w := httptest.NewRecorder()
+		g.Handler().ServeHTTP(w, httptest.NewRequest("GET", tc.path, nil))
+		if w.Code != tc.status {
+			t.Errorf("GET %s: %d, want %d", tc.path, w.Code, tc.status)
+		}
+		switch {
+		case tc.class == "" && len(rec.events) != before:
+			t.Errorf("GET %s recorded an event", tc.path)
+		case tc.class != "" && len(rec.events) != before+1:
+			t.Errorf("GET %s recorded %d events, want 1", tc.path, len(rec.events)-before)
+		case tc.class != "":
+			ev := rec.events[before]
+			if ev.Status != tc.status || ev.ErrorClass != tc.class || ev.RequestID != w.Header().Get("X-Request-Id") || ev.Route != "" || ev.Target != "" {
+				t.Errorf("GET %s: event %+v", tc.path, ev)
+			}
 		}
 	}
 }

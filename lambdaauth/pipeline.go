@@ -54,7 +54,7 @@ func (g *Guard) begin(ctx context.Context, r *request) *invocation {
 	}
 	inv.ev = audit.Event{
 		Time: inv.start, RequestID: reqID, Route: r.route, Action: g.action,
-		Resource: g.resource.Kind + ":" + g.resource.Name, Target: g.function, TargetRequestID: reqID,
+		Resource: g.resource.Kind + ":" + g.resource.Name,
 	}
 	raw, err := g.bearer(r) // 1 authn
 	if err != nil {

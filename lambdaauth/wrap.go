@@ -41,6 +41,8 @@ func call[Req, Resp any](ctx context.Context, g *Guard, inv *invocation, h func(
 			panic(p)
 		}
 	}()
+	// The event names the target only when it runs.
+	inv.ev.Target, inv.ev.TargetRequestID = g.function, inv.ev.RequestID
 	resp, herr = h(withCaller(ctx, inv.caller), ev)
 	recorded = true
 	rerr = g.end(ctx, inv, status(resp), herr)

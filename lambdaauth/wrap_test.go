@@ -240,8 +240,12 @@ func TestWrappers(t *testing.T) {
 					}
 				}
 				ev := trail.last(t)
-				if ev.RequestID != "lambda-req-"+tc.name || ev.TargetRequestID != ev.RequestID || ev.Status != tc.wantStatus || ev.Decision != tc.wantDecide || ev.Check != tc.wantCheck {
+				if ev.RequestID != "lambda-req-"+tc.name || ev.Status != tc.wantStatus || ev.Decision != tc.wantDecide || ev.Check != tc.wantCheck {
 					t.Errorf("audit event %+v; want request id %q, status %d, decision %s, check %q", ev, "lambda-req-"+tc.name, tc.wantStatus, tc.wantDecide, tc.wantCheck)
+				}
+				// The handler is the target: named only when it ran.
+				if ran := s.called; ran != (ev.TargetRequestID == ev.RequestID) || !ran && (ev.Target != "" || ev.TargetRequestID != "") {
+					t.Errorf("audit event target %q (request %q); the handler ran: %v", ev.Target, ev.TargetRequestID, ran)
 				}
 				if ev.Resource != "function:"+testFunction || ev.Action != "invoke" {
 					t.Errorf("audit event resource %q action %q", ev.Resource, ev.Action)
