@@ -83,21 +83,3 @@ func BenchmarkBrokeredRoundTrip(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkMint is the token alone (for reading the round trip).
-func BenchmarkMint(b *testing.B) {
-	iss, err := NewIssuer(IssuerConfig{URL: "https://gatehouse.example.com/oidc"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, _ := compileRole(Role{Name: "reader", ARN: readerARN})
-	p := agentPrincipal()
-	tags := r.tags(p)
-	now := time.Now()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := iss.mint(p, "reader", tags, now, true); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -18,14 +18,15 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"gatehouse/authn"
+	"gatehouse/mint"
 )
 
 // Mode is how a role's credentials are obtained.
 type Mode string
 
 const (
-	// ModeBroker: gatehouse mints a web-identity token (Issuer) and calls
-	// AssumeRoleWithWebIdentity with it. The default.
+	// ModeBroker: gatehouse mints a web-identity token (Config.Issuer) and
+	// calls AssumeRoleWithWebIdentity with it. The default.
 	ModeBroker Mode = "broker"
 	// ModeWebIdentity: AssumeRoleWithWebIdentity with the caller's own token.
 	ModeWebIdentity Mode = "web_identity"
@@ -79,7 +80,7 @@ var _ STSClient = (*sts.Client)(nil)
 type Config struct {
 	Roles []Role
 	// Issuer mints broker-mode tokens; required when a role is in broker mode.
-	Issuer *Issuer
+	Issuer *mint.Issuer
 	// STS is the STS client; required.
 	STS STSClient
 	// CacheEntries bounds the session cache; 0 means 10000, negative
@@ -155,7 +156,7 @@ type role struct {
 // Broker obtains and caches role sessions. It is safe for concurrent use.
 type Broker struct {
 	roles   map[string]*role
-	issuer  *Issuer
+	issuer  *mint.Issuer
 	sts     STSClient
 	cache   *cache
 	margin  time.Duration
@@ -481,7 +482,7 @@ func (b *Broker) assume(ctx context.Context, r *role, req Request, tags []tag) (
 		token := req.Token
 		if r.Mode == ModeBroker {
 			var err error
-			if token, err = b.issuer.mint(p, r.Name, tags, b.now(), !r.NoSourceIdentity); err != nil {
+			if token, err = b.issuer.Mint(webIdentity(p, r, tags), b.now()); err != nil {
 				return nil, err
 			}
 			sess.Tags = tagMap(tags)

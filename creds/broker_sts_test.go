@@ -27,11 +27,12 @@ import (
 	"gatehouse/authn"
 	"gatehouse/devkit/idp"
 	localsts "gatehouse/devkit/sts"
+	"gatehouse/mint"
 )
 
 // These tests run the Broker against the local STS (devkit/sts) through the
 // AWS SDK's own sts client, over loopback TLS: the minted tokens are
-// verified there by discovery and JWKS against the Issuer's handler, the
+// verified there by discovery and JWKS against mint.Issuer's handler, the
 // Entra-shaped user tokens come from the development IdP's token endpoint,
 // and every trust policy is one TrustPolicy generates.
 
@@ -58,7 +59,7 @@ type stsEnv struct {
 	client    *http.Client // trusts the servers
 	idp       *idp.Server
 	idpURL    string
-	issuer    *Issuer
+	issuer    *mint.Issuer
 	issuerH   *lazyHandler
 	sts       *localsts.Server
 	stsURL    string
@@ -121,7 +122,7 @@ func newSTSEnv(t testing.TB) *stsEnv {
 
 	// gatehouse's issuer, at a path, as the gateway would mount it.
 	issSrv, issH := startTLS(t)
-	e.issuer, err = NewIssuer(IssuerConfig{URL: issSrv.URL + "/oidc", Now: e.clock.Now, Logger: log})
+	e.issuer, err = mint.NewIssuer(mint.Config{URL: issSrv.URL + "/oidc", Now: e.clock.Now, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,9 +387,14 @@ func TestBrokerTrustRefusalIs403(t *testing.T) {
 func TestBrokerIssuerNotTrusted(t *testing.T) {
 	// Tokens from another gatehouse issuer (not registered at STS) are refused.
 	e := newSTSEnv(t)
-	other, _ := serveIssuer(t, "/oidc", IssuerConfig{Now: e.clock.Now})
+	otherSrv, otherH := startTLS(t)
+	other, err := mint.NewIssuer(mint.Config{URL: otherSrv.URL + "/oidc", Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherH.set(other.Handler())
 	b := e.broker(t, func(c *Config) { c.Issuer = other })
-	_, err := b.Credentials(context.Background(), Request{Principal: agentPrincipal(), Role: "reader"})
+	_, err = b.Credentials(context.Background(), Request{Principal: agentPrincipal(), Role: "reader"})
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusForbidden || ce.Role != "reader" {
 		t.Fatalf("err = %v, want 403 for role reader", err)

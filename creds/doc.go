@@ -5,9 +5,10 @@
 // In: a Config holding the roles (logical name, IAM role ARN, mode, session
 // duration, which facts become session tags), an STSClient (the AWS SDK's
 // *sts.Client, built by the caller with its endpoint and, for assume_role,
-// its ambient credentials) and, for broker mode, an Issuer. Per request: the
-// *authn.Principal, the role, the caller's raw token (web_identity only) and
-// an optional inline session policy (see InvokePolicy).
+// its ambient credentials) and, for broker mode, gatehouse's own issuer (a
+// *mint.Issuer: it signs what creds decides the token says). Per request:
+// the *authn.Principal, the role, the caller's raw token (web_identity
+// only) and an optional inline session policy (see InvokePolicy).
 //
 // Out: a *Session holding aws.Credentials, the assumed-role ARN, the session
 // name and source identity STS recorded, and the session tags; or an *Error
@@ -16,12 +17,12 @@
 //
 // Three modes, per role:
 //
-//   - broker (the default): gatehouse is itself an OIDC issuer (Issuer). It
-//     mints a web-identity token for the (principal, role) pair with
-//     aud "sts.amazonaws.com", sub "role:<role>:<pseudonym>", session tags in
-//     https://aws.amazon.com/tags and the pseudonym as source identity in
-//     https://aws.amazon.com/source_identity, lives at most 5 minutes, and is
-//     only ever sent to STS AssumeRoleWithWebIdentity.
+//   - broker (the default): gatehouse is itself an OIDC issuer (package
+//     mint). It mints a web-identity token for the (principal, role) pair
+//     with aud "sts.amazonaws.com", sub "role:<role>:<pseudonym>", session
+//     tags in https://aws.amazon.com/tags and the pseudonym as source
+//     identity in https://aws.amazon.com/source_identity, lives at most 5
+//     minutes, and is only ever sent to STS AssumeRoleWithWebIdentity.
 //   - web_identity: AssumeRoleWithWebIdentity with the caller's own token.
 //     STS and the role's trust policy judge it; no tags or source identity
 //     can be added (they can only come from the token's issuer).
@@ -46,18 +47,12 @@
 //
 // IAM side: TrustPolicy writes the trust policy each role needs for its
 // mode (the broker one pins sub with StringLike "role:<role>:*");
-// Issuer.Assertion signs the identity assertion an HTTP upstream receives
-// (X-Gatehouse-Assertion): the same key, the upstream as audience, the
-// subject, tenant, app roles, scopes, actor chain and granted role, five
-// minutes at most and never past the caller's token; cached per token,
-// audience and role, since an RSA signature costs about a millisecond.
-//
-// docs/aws-setup.md walks through a real account. Issuer keys rotate with
-// RotateKeys (or Issuer.Rotate); a next key is always published ahead.
+// docs/aws-setup.md walks through a real account.
 //
 // Left to others: deciding the role (authz), validating the caller's token
-// (authn), building the STS client and its endpoint (cli), hosting the
-// issuer's discovery document and keys where AWS can fetch them (the
-// gateway, or static files from Issuer.Export), and creating the IAM OIDC
-// provider and roles in the account.
+// (authn), building the STS client and its endpoint (cli), signing the
+// broker-mode token, rotating its keys and serving the issuer's discovery
+// document and keys where AWS can fetch them (mint, mounted by the gateway
+// or exported as static files), and creating the IAM OIDC provider and
+// roles in the account.
 package creds

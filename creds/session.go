@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"gatehouse/authn"
+	"gatehouse/mint"
 )
 
 // Session is a set of temporary AWS credentials for one role, with what STS
@@ -117,6 +118,24 @@ func validSessionName(s string) bool {
 // contain no ':' or wildcard characters; New checks).
 func subject(role string, p *authn.Principal) string {
 	return "role:" + role + ":" + Pseudonym(p)
+}
+
+// webIdentity is what broker mode's token for p under r says: aud
+// Audience, sub "role:<r.Name>:<Pseudonym(p)>", the pseudonym as source
+// identity (none with r.NoSourceIdentity) and tags, all of them transitive.
+// It holds no name, UPN or email.
+func webIdentity(p *authn.Principal, r *role, tags []tag) mint.WebIdentity {
+	id := mint.WebIdentity{Audience: Audience, Subject: subject(r.Name, p)}
+	if !r.NoSourceIdentity {
+		id.SourceIdentity = Pseudonym(p)
+	}
+	if len(tags) > 0 {
+		id.Tags = make([]mint.Tag, len(tags))
+		for i, t := range tags {
+			id.Tags[i] = mint.Tag{Key: t.Key, Value: t.Value}
+		}
+	}
+	return id
 }
 
 // Session tag keys, in the order they are emitted.

@@ -7,13 +7,17 @@ import (
 	"strings"
 )
 
+// Audience is the `aud` of every web-identity token broker mode mints, and
+// the client id to register on the IAM OIDC provider for gatehouse's issuer.
+const Audience = "sts.amazonaws.com"
+
 // TrustParams are the account-side names a role's trust policy refers to.
 type TrustParams struct {
 	// AccountID is the 12-digit account holding the IAM OIDC provider.
 	AccountID string
 	// Partition is the ARN partition; "" means "aws".
 	Partition string
-	// IssuerURL is gatehouse's issuer (Issuer.URL); broker mode.
+	// IssuerURL is gatehouse's issuer (mint.Issuer.URL); broker mode.
 	IssuerURL string
 	// ProviderURL is the issuer of the callers' tokens, registered as an
 	// IAM OIDC provider, e.g. https://login.microsoftonline.com/<tid>/v2.0;

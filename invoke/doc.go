@@ -54,7 +54,7 @@
 // than a WebSocket handshake is dropped, so no other protocol (h2c) can
 // open a tunnel past the gateway; then the gateway's headers are added: X-Gatehouse-Assertion, a short-lived
 // JWT from gatehouse's issuer whose audience is the upstream (made by the
-// Asserter the caller wires, creds.Issuer.Assertion), and plain
+// Asserter the caller wires, mint.Issuer.Assertion), and plain
 // conveniences (X-Gatehouse-Subject, -Tenant, -Kind, -Role, -Roles, -Agent,
 // X-Request-Id). Responses stream: server-sent events are flushed as they
 // arrive and WebSocket upgrades take over the connection (Streams reports

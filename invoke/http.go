@@ -19,7 +19,7 @@ import (
 	"gatehouse/authn"
 )
 
-// Asserter signs the identity assertion for one call (creds.Issuer.Assertion, wired by the caller).
+// Asserter signs the identity assertion for one call (mint.Issuer.Assertion, wired by the caller).
 type Asserter func(p *authn.Principal, audience, role string) (string, error)
 
 // CodeAssertionFailed is the Error.Code when the identity assertion for an

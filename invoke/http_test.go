@@ -1095,7 +1095,7 @@ func (d *discardWriter) WriteHeader(int)             {}
 
 // BenchmarkHTTPTarget is one proxied request to a trivial upstream over a
 // kept-alive connection, with an Asserter that returns a constant (as the
-// cached creds.Issuer.Assertion does after a token's first request).
+// cached mint.Issuer.Assertion does after a token's first request).
 func BenchmarkHTTPTarget(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))

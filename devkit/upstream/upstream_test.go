@@ -16,8 +16,8 @@ import (
 	"github.com/coder/websocket"
 
 	"gatehouse/authn"
-	"gatehouse/creds"
 	"gatehouse/devkit/upstream"
+	"gatehouse/mint"
 )
 
 const (
@@ -29,23 +29,23 @@ const (
 )
 
 // rig is the upstream on 127.0.0.1 with a real authn.Verifier for
-// gatehouse's real issuer (creds.Issuer), whose discovery document and
+// gatehouse's real issuer (mint.Issuer), whose discovery document and
 // JWKS another loopback server serves over TLS, as the gateway does.
 type rig struct {
 	t        *testing.T
 	srv      *httptest.Server
-	issuer   *creds.Issuer
+	issuer   *mint.Issuer
 	audience string // the upstream's origin
 }
 
 // serveIssuer serves a new gatehouse issuer at path on a TLS server.
-func serveIssuer(t *testing.T, path string) (*creds.Issuer, *httptest.Server) {
+func serveIssuer(t *testing.T, path string) (*mint.Issuer, *httptest.Server) {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	iss, err := creds.NewIssuer(creds.IssuerConfig{URL: srv.URL + path})
+	iss, err := mint.NewIssuer(mint.Config{URL: srv.URL + path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func principal(now time.Time) *authn.Principal {
 // assertion is what the gateway sends for principal under role reader,
 // issued by iss (the rig's issuer when nil) for audience ("" = the rig's)
 // at now.
-func (g *rig) assertion(iss *creds.Issuer, audience string, now time.Time) string {
+func (g *rig) assertion(iss *mint.Issuer, audience string, now time.Time) string {
 	g.t.Helper()
 	if iss == nil {
 		iss = g.issuer
@@ -196,7 +196,7 @@ func TestDescribeVerifiedIdentity(t *testing.T) {
 func TestDescribeRefusedAssertion(t *testing.T) {
 	g := newRig(t, true)
 	// Same URL, other keys: what a forged or stale issuer would sign.
-	forger, err := creds.NewIssuer(creds.IssuerConfig{URL: g.issuer.URL()})
+	forger, err := mint.NewIssuer(mint.Config{URL: g.issuer.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package creds
+package mint
 
 import (
 	"encoding/base64"
@@ -34,10 +34,15 @@ const (
 	assertionKeyBuffer = 1024
 )
 
-// ErrPrincipalExpired is returned by Assertion when the principal's token
-// has expired (or expires within the second): an assertion never outlives
-// the token it vouches for.
-var ErrPrincipalExpired = errors.New("creds: the principal's token has expired")
+// Errors Assertion returns for a principal it cannot vouch for.
+var (
+	// ErrNoPrincipal: Assertion was called without a principal.
+	ErrNoPrincipal = errors.New("mint: no principal")
+	// ErrPrincipalExpired: the principal's token has expired (or expires
+	// within the second): an assertion never outlives the token it vouches
+	// for.
+	ErrPrincipalExpired = errors.New("mint: the principal's token has expired")
+)
 
 // assertionClaims is the payload of an identity assertion, in a fixed
 // order. Identity is (iss, sub) of the caller's issuer — idp and sub — or
@@ -100,7 +105,7 @@ func (i *Issuer) Assertion(p *authn.Principal, audience, role string, now time.T
 		return "", ErrNoPrincipal
 	}
 	if audience == "" {
-		return "", errors.New("creds: assertion: no audience")
+		return "", errors.New("mint: assertion: no audience")
 	}
 	nowUnix := now.Unix()
 	if !p.Expiry.After(now) || p.Expiry.Unix() <= nowUnix {
@@ -159,14 +164,14 @@ func (i *Issuer) assertionMiss(key string, k *issuerKey, p *authn.Principal, aud
 // signAssertion builds and signs the assertion's claims with k.
 func (i *Issuer) signAssertion(k *issuerKey, p *authn.Principal, audience, role string, now time.Time) (*cachedAssertion, error) {
 	if p.Subject == "" {
-		return nil, errors.New("creds: assertion: the principal has no subject")
+		return nil, errors.New("mint: assertion: the principal has no subject")
 	}
 	if err := assertionUTF8(p, audience, role); err != nil {
 		return nil, err
 	}
 	var id [16]byte
 	if _, err := io.ReadFull(i.rand, id[:]); err != nil {
-		return nil, fmt.Errorf("creds: assertion id: %w", err)
+		return nil, fmt.Errorf("mint: assertion id: %w", err)
 	}
 	c := assertionClaims{
 		Issuer:    i.url,
@@ -191,7 +196,7 @@ func (i *Issuer) signAssertion(k *issuerKey, p *authn.Principal, audience, role 
 			act.Subject, act.ClientID = a.App, a.App
 		}
 		if act.Subject == "" {
-			return nil, errors.New("creds: assertion: an actor has neither subject nor app")
+			return nil, errors.New("mint: assertion: an actor has neither subject nor app")
 		}
 		c.Actor = act
 	}
@@ -217,7 +222,7 @@ func assertionUTF8(p *authn.Principal, audience, role string) error {
 		ok = ok && utf8.ValidString(a.Subject) && utf8.ValidString(a.App)
 	}
 	if !ok {
-		return errors.New("creds: assertion: the principal, audience or role is not valid UTF-8")
+		return errors.New("mint: assertion: the principal, audience or role is not valid UTF-8")
 	}
 	return nil
 }
@@ -237,7 +242,7 @@ func signJWT(k *issuerKey, claims any) (string, error) {
 	signing := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
 	sig, err := jwt.SigningMethodRS256.Sign(signing, k.priv)
 	if err != nil {
-		return "", fmt.Errorf("creds: sign token: %w", err)
+		return "", fmt.Errorf("mint: sign token: %w", err)
 	}
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }

@@ -1,4 +1,4 @@
-package creds
+package mint
 
 import (
 	"crypto/rand"
@@ -17,13 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"gatehouse/authn"
 )
-
-// Audience is the `aud` of every token the Issuer mints, and the client id
-// to register on the IAM OIDC provider for the issuer.
-const Audience = "sts.amazonaws.com"
 
 // Claim names AWS reads from a web-identity token (spec §7, §8).
 const (
@@ -44,8 +38,8 @@ const (
 	keyCheckInterval = time.Second
 )
 
-// IssuerConfig configures an Issuer.
-type IssuerConfig struct {
+// Config configures an Issuer.
+type Config struct {
 	// URL is the issuer: https, a host, an optional path, no query,
 	// fragment or trailing slash. It is the token's `iss` and, without
 	// "https://", the IAM OIDC provider's name and condition-key prefix.
@@ -54,8 +48,8 @@ type IssuerConfig struct {
 	// KeyDir holds the signing keys (KeyFileName, created on first use,
 	// 0600; the directory 0700). "" keeps keys in memory only, for tests.
 	KeyDir string
-	// TokenLifetime is the lifetime of minted tokens; 0 means 5 min, the
-	// maximum.
+	// TokenLifetime is the lifetime of minted web-identity tokens; 0 means
+	// 5 min, the maximum. (Assertions live AssertionLifetime at most.)
 	TokenLifetime time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -65,10 +59,11 @@ type IssuerConfig struct {
 	Logger *slog.Logger
 }
 
-// Issuer is gatehouse as an OpenID Connect issuer for AWS: it serves a
-// discovery document and JWKS that an IAM OIDC provider (or the local STS)
-// trusts, and mints the short web-identity tokens broker mode sends to
-// AssumeRoleWithWebIdentity. Its tokens are never handed to callers.
+// Issuer is gatehouse as an OpenID Connect issuer: it serves a discovery
+// document and JWKS that an IAM OIDC provider (or the local STS) and HTTP
+// upstreams trust, mints the short web-identity tokens broker mode sends to
+// AssumeRoleWithWebIdentity (Mint), and signs the identity assertions HTTP
+// upstreams receive (Assertion). Its tokens are never handed to callers.
 type Issuer struct {
 	url           string
 	discoveryPath string // full request paths
@@ -89,19 +84,19 @@ type Issuer struct {
 
 // NewIssuer checks cfg and loads the signing keys from KeyDir, creating a
 // current and a next key on first use.
-func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
+func NewIssuer(cfg Config) (*Issuer, error) {
 	u, err := url.Parse(cfg.URL)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("creds: issuer URL: %w", err)
+		return nil, fmt.Errorf("mint: issuer URL: %w", err)
 	case u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "":
-		return nil, fmt.Errorf("creds: issuer URL %q: want https://host[/path] with no user, query or fragment", cfg.URL)
+		return nil, fmt.Errorf("mint: issuer URL %q: want https://host[/path] with no user, query or fragment", cfg.URL)
 	case strings.HasSuffix(cfg.URL, "/"):
-		return nil, fmt.Errorf("creds: issuer URL %q: no trailing slash (it would become part of every IAM condition key)", cfg.URL)
+		return nil, fmt.Errorf("mint: issuer URL %q: no trailing slash (it would become part of every IAM condition key)", cfg.URL)
 	case u.RawPath != "" || strings.Contains(u.Path, "//") || strings.Contains(u.Path, "/./") || strings.Contains(u.Path, "/../") || strings.HasSuffix(u.Path, "/.."):
-		return nil, fmt.Errorf("creds: issuer URL %q: path must be plain", cfg.URL)
+		return nil, fmt.Errorf("mint: issuer URL %q: path must be plain", cfg.URL)
 	case cfg.TokenLifetime < 0 || cfg.TokenLifetime > maxTokenLifetime:
-		return nil, fmt.Errorf("creds: issuer token lifetime %v: want at most %v", cfg.TokenLifetime, maxTokenLifetime)
+		return nil, fmt.Errorf("mint: issuer token lifetime %v: want at most %v", cfg.TokenLifetime, maxTokenLifetime)
 	}
 	i := &Issuer{
 		url:           cfg.URL,
@@ -155,7 +150,7 @@ func (i *Issuer) loadOrCreate(dir string) error {
 	f, fi, err := readIssuerKeyFile(i.keyPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("creds: issuer key directory: %w", err)
+			return fmt.Errorf("mint: issuer key directory: %w", err)
 		}
 		if f, err = initialIssuerKeys(i.now(), i.rand); err != nil {
 			return err
@@ -199,7 +194,7 @@ func (i *Issuer) snapshot() *issuerKeys {
 	defer i.mu.Unlock()
 	fi, err := os.Stat(i.keyPath)
 	if err != nil {
-		i.log.Error("creds: issuer key file unreadable; keeping the loaded keys", "path", i.keyPath, "err", err)
+		i.log.Error("mint: issuer key file unreadable; keeping the loaded keys", "path", i.keyPath, "err", err)
 		return i.keys.Load()
 	}
 	if fi.ModTime().Equal(i.modTime) && fi.Size() == i.size {
@@ -210,9 +205,9 @@ func (i *Issuer) snapshot() *issuerKeys {
 		err = i.install(f, fi)
 	}
 	if err != nil {
-		i.log.Error("creds: issuer key file invalid; keeping the loaded keys", "path", i.keyPath, "err", err)
+		i.log.Error("mint: issuer key file invalid; keeping the loaded keys", "path", i.keyPath, "err", err)
 	} else {
-		i.log.Info("creds: issuer keys reloaded", "path", i.keyPath, "kid", i.keys.Load().current.kid)
+		i.log.Info("mint: issuer keys reloaded", "path", i.keyPath, "kid", i.keys.Load().current.kid)
 	}
 	return i.keys.Load()
 }
@@ -291,13 +286,13 @@ func (i *Issuer) Export(dir string) error {
 	}
 	wk := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(filepath.Dir(DiscoveryPath), "/")))
 	if err := os.MkdirAll(wk, 0o755); err != nil {
-		return fmt.Errorf("creds: export: %w", err)
+		return fmt.Errorf("mint: export: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(DiscoveryPath[1:])), append(i.discovery, '\n'), 0o644); err != nil {
-		return fmt.Errorf("creds: export: %w", err)
+		return fmt.Errorf("mint: export: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, JWKSPath[1:]), append(jwks, '\n'), 0o644); err != nil {
-		return fmt.Errorf("creds: export: %w", err)
+		return fmt.Errorf("mint: export: %w", err)
 	}
 	return nil
 }
@@ -322,44 +317,57 @@ type awsTags struct {
 	TransitiveTagKeys []string            `json:"transitive_tag_keys,omitempty"`
 }
 
-// Mint returns the web-identity token for p under role: RS256 with the
-// current key's kid; iss the issuer URL; aud "sts.amazonaws.com"; sub
-// "role:<role.Name>:<Pseudonym(p)>"; iat and nbf now, exp now + the token
-// lifetime (at most 5 min); a random jti; the role's session tags (all of
-// them transitive) in https://aws.amazon.com/tags; and the pseudonym as
-// https://aws.amazon.com/source_identity (none with role.NoSourceIdentity).
-// It holds no name, UPN or email.
-func (i *Issuer) Mint(p *authn.Principal, role Role, now time.Time) (string, error) {
-	if p == nil {
-		return "", ErrNoPrincipal
-	}
-	r, err := compileRole(role)
-	if err != nil {
-		return "", err
-	}
-	return i.mint(p, r.Name, r.tags(p), now, !r.NoSourceIdentity)
+// WebIdentity is what a web-identity token says; the caller decides all of
+// it (creds: the role's subject, the pseudonym, the role's session tags).
+type WebIdentity struct {
+	// Audience is the token's aud: "sts.amazonaws.com" for AWS STS.
+	// Required.
+	Audience string
+	// Subject is the token's sub, which a role's trust policy matches.
+	// Required.
+	Subject string
+	// SourceIdentity is the https://aws.amazon.com/source_identity claim;
+	// "" leaves the claim out.
+	SourceIdentity string
+	// Tags are the session tags in https://aws.amazon.com/tags: each a
+	// principal tag and, in this order, a transitive tag key. None leaves
+	// the claim out.
+	Tags []Tag
 }
 
-func (i *Issuer) mint(p *authn.Principal, role string, tags []tag, now time.Time, withSourceIdentity bool) (string, error) {
-	var id [16]byte
-	if _, err := io.ReadFull(i.rand, id[:]); err != nil {
-		return "", fmt.Errorf("creds: token id: %w", err)
+// Tag is one session tag.
+type Tag struct{ Key, Value string }
+
+// Mint returns the web-identity token for id: RS256 with the current key's
+// kid; iss the issuer URL; aud id.Audience; sub id.Subject; iat and nbf
+// now, exp now + the token lifetime (at most 5 min); a random jti; the tags
+// (all of them transitive) in https://aws.amazon.com/tags; and
+// id.SourceIdentity as https://aws.amazon.com/source_identity. It adds
+// nothing else, so it holds no name, UPN or email unless id does.
+func (i *Issuer) Mint(id WebIdentity, now time.Time) (string, error) {
+	switch {
+	case id.Audience == "":
+		return "", errors.New("mint: web identity: no audience")
+	case id.Subject == "":
+		return "", errors.New("mint: web identity: no subject")
+	}
+	var jti [16]byte
+	if _, err := io.ReadFull(i.rand, jti[:]); err != nil {
+		return "", fmt.Errorf("mint: token id: %w", err)
 	}
 	c := tokenClaims{
-		Issuer:    i.url,
-		Subject:   subject(role, p),
-		Audience:  Audience,
-		IssuedAt:  now.Unix(),
-		NotBefore: now.Unix(),
-		Expiry:    now.Add(i.lifetime).Unix(),
-		ID:        base64.RawURLEncoding.EncodeToString(id[:]),
+		Issuer:         i.url,
+		Subject:        id.Subject,
+		Audience:       id.Audience,
+		IssuedAt:       now.Unix(),
+		NotBefore:      now.Unix(),
+		Expiry:         now.Add(i.lifetime).Unix(),
+		ID:             base64.RawURLEncoding.EncodeToString(jti[:]),
+		SourceIdentity: id.SourceIdentity,
 	}
-	if withSourceIdentity {
-		c.SourceIdentity = Pseudonym(p)
-	}
-	if len(tags) > 0 {
-		c.Tags = &awsTags{PrincipalTags: make(map[string][]string, len(tags))}
-		for _, t := range tags {
+	if len(id.Tags) > 0 {
+		c.Tags = &awsTags{PrincipalTags: make(map[string][]string, len(id.Tags))}
+		for _, t := range id.Tags {
 			c.Tags.PrincipalTags[t.Key] = []string{t.Value}
 			c.Tags.TransitiveTagKeys = append(c.Tags.TransitiveTagKeys, t.Key)
 		}

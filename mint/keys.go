@@ -1,4 +1,4 @@
-package creds
+package mint
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	"gatehouse/internal/privatefile"
 )
 
-// KeyFileName is the file in IssuerConfig.KeyDir that holds the issuer's
+// KeyFileName is the file in Config.KeyDir that holds the issuer's
 // signing keys (PKCS #8 PEM inside JSON, mode 0600).
 const KeyFileName = "issuer-signing-keys.json"
 
@@ -72,7 +72,7 @@ func newIssuerKey(state string, now time.Time, random io.Reader) (*issuerKey, er
 	}
 	priv, err := rsa.GenerateKey(random, issuerKeyBits)
 	if err != nil {
-		return nil, fmt.Errorf("creds: generate issuer key: %w", err)
+		return nil, fmt.Errorf("mint: generate issuer key: %w", err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
@@ -85,15 +85,15 @@ func newIssuerKey(state string, now time.Time, random io.Reader) (*issuerKey, er
 func (k *issuerKey) parse() error {
 	block, _ := pem.Decode([]byte(k.Key))
 	if block == nil || block.Type != "PRIVATE KEY" {
-		return errors.New("creds: issuer key is not a PKCS #8 PEM block")
+		return errors.New("mint: issuer key is not a PKCS #8 PEM block")
 	}
 	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return fmt.Errorf("creds: issuer key: %w", err)
+		return fmt.Errorf("mint: issuer key: %w", err)
 	}
 	priv, ok := key.(*rsa.PrivateKey)
 	if !ok || priv.N.BitLen() < issuerKeyBits {
-		return errors.New("creds: issuer key is not an RSA key of at least 2048 bits")
+		return errors.New("mint: issuer key is not an RSA key of at least 2048 bits")
 	}
 	tp, err := (&jose.JSONWebKey{Key: &priv.PublicKey}).Thumbprint(crypto.SHA256)
 	if err != nil {
@@ -114,17 +114,17 @@ func newIssuerKeys(f *issuerKeyFile) (*issuerKeys, error) {
 		switch k.State {
 		case keyCurrent:
 			if ks.current != nil {
-				return nil, errors.New("creds: issuer key file has two current keys")
+				return nil, errors.New("mint: issuer key file has two current keys")
 			}
 			ks.current = k
 		case keyNext, keyRetired:
 		default:
-			return nil, fmt.Errorf("creds: issuer key file: unknown key state %q", k.State)
+			return nil, fmt.Errorf("mint: issuer key file: unknown key state %q", k.State)
 		}
 		ks.keys = append(ks.keys, k)
 	}
 	if ks.current == nil {
-		return nil, errors.New("creds: issuer key file has no current key")
+		return nil, errors.New("mint: issuer key file has no current key")
 	}
 	return ks, nil
 }
@@ -213,7 +213,7 @@ func RotateKeys(keyDir string, now time.Time) error {
 	f, _, err := readIssuerKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(keyDir, 0o700); err != nil {
-			return fmt.Errorf("creds: %w", err)
+			return fmt.Errorf("mint: %w", err)
 		}
 		f, err = initialIssuerKeys(now, nil)
 	}
@@ -236,7 +236,7 @@ func readIssuerKeyFile(path string) (*issuerKeyFile, os.FileInfo, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, nil, fmt.Errorf("creds: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("mint: %s: %w", path, err)
 	}
 	if _, err := newIssuerKeys(&f); err != nil {
 		return nil, nil, fmt.Errorf("%w (in %s)", err, path)
@@ -251,7 +251,7 @@ func writeIssuerKeyFile(path string, f *issuerKeyFile) error {
 		return err
 	}
 	if err := privatefile.Write(path, append(b, '\n')); err != nil {
-		return fmt.Errorf("creds: %w", err)
+		return fmt.Errorf("mint: %w", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package creds
+package mint
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func assertionPrincipal(now time.Time) *authn.Principal {
 // strict verifier, as an upstream would: a plain OIDC issuer from the
 // served discovery document and JWKS, the upstream's audience.
 func TestAssertionVerifiesWithAuthn(t *testing.T) {
-	iss, srv := serveIssuer(t, "/issuer", IssuerConfig{})
+	iss, srv := serveIssuer(t, "/issuer", Config{})
 	v, err := authn.NewVerifier(authn.Config{
 		Issuers: []authn.IssuerConfig{{
 			Name: "gatehouse", Type: authn.TypeOIDC, Issuer: iss.URL(), Audiences: []string{testUpstream},
@@ -368,7 +368,7 @@ func (c *countingRand) Read(b []byte) (int, error) {
 
 func TestAssertionConcurrentMissesSignOnce(t *testing.T) {
 	r := &countingRand{}
-	iss, err := NewIssuer(IssuerConfig{URL: "https://gatehouse.example.com/flight", Rand: r})
+	iss, err := NewIssuer(Config{URL: "https://gatehouse.example.com/flight", Rand: r})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func fillAssertionCache(now time.Time, n int) {
 // BenchmarkAssertionCached is the cost of a cache hit: the gateway's cost
 // of the assertion on every request of a token after the first.
 func BenchmarkAssertionCached(b *testing.B) {
-	iss, err := NewIssuer(IssuerConfig{URL: "https://gatehouse.example.com/oidc"})
+	iss, err := NewIssuer(Config{URL: "https://gatehouse.example.com/oidc"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -459,7 +459,7 @@ func BenchmarkAssertionCached(b *testing.B) {
 }
 
 func BenchmarkAssertionCachedParallel(b *testing.B) {
-	iss, err := NewIssuer(IssuerConfig{URL: "https://gatehouse.example.com/oidc"})
+	iss, err := NewIssuer(Config{URL: "https://gatehouse.example.com/oidc"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -483,7 +483,7 @@ func BenchmarkAssertionCachedParallel(b *testing.B) {
 // BenchmarkAssertionMiss is a new token's first request: key, lookup,
 // signature (RSA-2048) and insertion, with the cache full and evicting.
 func BenchmarkAssertionMiss(b *testing.B) {
-	iss, err := NewIssuer(IssuerConfig{URL: "https://gatehouse.example.com/oidc"})
+	iss, err := NewIssuer(Config{URL: "https://gatehouse.example.com/oidc"})
 	if err != nil {
 		b.Fatal(err)
 	}
