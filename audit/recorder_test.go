@@ -19,6 +19,7 @@ import (
 
 	"gatehouse/audit"
 	"gatehouse/audit/audittest"
+	"gatehouse/internal/testkit"
 )
 
 func TestMemSinkConformance(t *testing.T) {
@@ -90,8 +91,9 @@ func TestGroupCommit(t *testing.T) {
 	mustVerify(t, sink, cfg)
 }
 
-// TestRecordFillsAndCleans: Record fills ID, Time, Version and Replica,
-// stores a cleaned copy and leaves the caller's strings alone.
+// TestRecordFillsAndCleans: Record fills ID, Time, Version and Replica in
+// the caller's event and leaves its strings and chain fields alone; it
+// stores a cleaned copy, first in a new chain of the replica.
 func TestRecordFillsAndCleans(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sink := &memSink{}
@@ -100,15 +102,29 @@ func TestRecordFillsAndCleans(t *testing.T) {
 		if err := r.Record(t.Context(), e); err != nil {
 			t.Fatal(err)
 		}
-		if e.ID == "" || !e.Time.Equal(time.Now()) || e.Version != audit.SchemaVersion || e.Replica != "gw-7" || e.Resource != "/a\nb" {
-			t.Errorf("after Record the caller's event is %+v", e)
+		if e.ID == "" {
+			t.Error("Record left the event's ID empty")
+		}
+		want := audit.Event{Version: audit.SchemaVersion, ID: e.ID, Time: time.Now(), Replica: "gw-7",
+			Decision: "deny", Resource: "/a\nb", Chain: "mine", Seq: 99, Hash: "x"}
+		if diff := testkit.DiffEvent(want, *e, everyField...); diff != "" {
+			t.Errorf("the caller's event after Record (-want +got):\n%s", diff)
 		}
 		got := sink.events()[0]
-		if got.ID != e.ID || got.Resource != `/a\u000Ab` || got.Seq != 1 || !strings.HasPrefix(got.Chain, "gw-7/") {
-			t.Errorf("stored %+v", got)
+		want.Resource = `/a\u000Ab`
+		want.Chain, want.Seq, want.PrevHash, want.Hash = got.Chain, 1, "", got.ChainHash()
+		if diff := testkit.DiffEvent(want, got, everyField...); diff != "" {
+			t.Errorf("stored event (-want +got):\n%s", diff)
+		}
+		if !strings.HasPrefix(got.Chain, "gw-7/") {
+			t.Errorf("stored in chain %q; want a chain of replica gw-7", got.Chain)
 		}
 	})
 }
+
+// everyField names every field testkit.DiffEvent leaves out unless asked:
+// a test that controls the clock and reads back the chain knows them all.
+var everyField = []string{"Version", "ID", "Time", "Replica", "LatencyMicros", "Chain", "Seq", "PrevHash", "Hash"}
 
 func TestRecordRejectsBadDecision(t *testing.T) {
 	r := newRecorder(t, audit.Config{Sink: &memSink{}})

@@ -32,6 +32,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	jwxjwt "github.com/lestrrat-go/jwx/v3/jwt"
+
+	"gatehouse/internal/testkit"
 )
 
 // The real Entra v2.0 issuer shape, so that the token has the size of a
@@ -56,7 +58,7 @@ type benchAlg struct {
 // benchFixture is shared by all benchmarks: keys, a fixed clock (the token
 // never expires during a run) and the tokens.
 type benchFixture struct {
-	clock *fakeClock
+	clock *testkit.Clock
 	now   time.Time
 	algs  []*benchAlg
 }
@@ -64,7 +66,7 @@ type benchFixture struct {
 func newBenchFixture(b testing.TB) *benchFixture {
 	b.Helper()
 	rsaPriv, _, ecPriv := testKeys(b)
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	f := &benchFixture{clock: clock, now: clock.Now()}
 	for _, a := range []*benchAlg{
 		{name: "RS256", kid: "CNv0OI3RwqlHFEVnaoMAshCH2XE", priv: rsaPriv, pub: &rsaPriv.PublicKey},

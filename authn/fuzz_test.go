@@ -3,6 +3,8 @@ package authn
 import (
 	"strings"
 	"testing"
+
+	"gatehouse/internal/testkit"
 )
 
 // FuzzVerify feeds arbitrary tokens to a live verifier (run as a seed test;
@@ -14,7 +16,7 @@ func FuzzVerify(f *testing.F) {
 	k1, _, ec := testKeys(f)
 	ks.addKey("k1", k1, "RS256")
 	ks.addKey("ec1", ec, "ES256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	good := sign(f, hdr("RS256", "k1"), mustJSON(f, entraClaims(ks.issuer(), clock.Now())), "RS256", k1)
 	v, err := NewVerifier(Config{Issuers: []IssuerConfig{ks.entraConfig()}, HTTPClient: ks.srv.Client(), Now: clock.Now})
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+
+	"gatehouse/internal/testkit"
 )
 
 const (
@@ -33,6 +35,13 @@ const (
 
 // keyServer is an issuer's discovery and JWKS endpoints on a real TLS
 // server, with keys that tests can add, remove and take offline.
+//
+// It is not testkit.Issuer, which other packages use, because the key set's
+// own tests need what only they need: Entra's multi-tenant shape (a
+// discovery document per tenant path, one JWKS for all, keys pinned to a
+// tenant by their issuer member), several keys of any type the tests bring
+// (also keys the verifier must refuse), and an endpoint that fails, holds
+// its answers or counts discovery and JWKS requests apart.
 type keyServer struct {
 	t       testing.TB
 	srv     *httptest.Server
@@ -134,18 +143,10 @@ func (ks *keyServer) entraConfig() IssuerConfig {
 	}
 }
 
-// fakeClock is a settable clock; tests never sleep.
-type fakeClock struct{ t atomic.Int64 }
+// testStart is when every test's clock (testkit.Clock) starts.
+var testStart = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func newClock() *fakeClock {
-	c := &fakeClock{}
-	c.t.Store(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.t.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.t.Add(int64(d)) }
-
-func (ks *keyServer) verifier(t *testing.T, clock *fakeClock, issuers ...IssuerConfig) *Verifier {
+func (ks *keyServer) verifier(t *testing.T, clock *testkit.Clock, issuers ...IssuerConfig) *Verifier {
 	t.Helper()
 	if len(issuers) == 0 {
 		issuers = []IssuerConfig{ks.entraConfig()}

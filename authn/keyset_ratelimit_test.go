@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testkit"
 )
 
 // TestKeyFetchesBoundedPerInterval floods a verifier with tokens whose kid
@@ -39,7 +41,7 @@ func TestKeyFetchesBoundedPerInterval(t *testing.T) {
 			ks := newKeyServer(t)
 			k1, _, _ := testKeys(t)
 			ks.addKey("k1", k1, "RS256")
-			clock := newClock()
+			clock := testkit.NewClock(testStart)
 			cfg := ks.entraConfig()
 			cfg.MinRefreshInterval, cfg.RefreshInterval = tc.min, tc.refresh
 			// No verified-token cache: every token reaches the key set.
@@ -86,7 +88,7 @@ func TestKeyFetchesBoundedPerInterval(t *testing.T) {
 				// The clock moves during the flood, so that slots fall
 				// due while goroutines are between checking and fetching.
 				for s := 0; s < tc.steps; s++ {
-					clock.Advance(window / time.Duration(tc.steps))
+					clock.Add(window / time.Duration(tc.steps))
 					elapsed += window / time.Duration(tc.steps)
 				}
 				wg.Wait()
@@ -104,7 +106,7 @@ func TestKeyFetchesBoundedPerInterval(t *testing.T) {
 			// Rate-limited, never locked out: once the issuer answers and
 			// a window has passed, a real token verifies.
 			ks.down.Store(false)
-			clock.Advance(window)
+			clock.Add(window)
 			fresh := sign(t, hdr("RS256", "k1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "RS256", k1)
 			if _, err := v.Verify(bg, fresh); err != nil {
 				t.Fatalf("Verify after the flood: %v", err)
@@ -121,7 +123,7 @@ func TestKeyFetchFailureUsesTheSlot(t *testing.T) {
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
 	ks.down.Store(true)
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	tok := sign(t, hdr("RS256", "k1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "RS256", k1)
 	for i := 0; i < 20; i++ {
@@ -132,7 +134,7 @@ func TestKeyFetchFailureUsesTheSlot(t *testing.T) {
 		t.Fatalf("%d fetches for 20 requests while the issuer is down, want 1", n)
 	}
 	ks.down.Store(false)
-	clock.Advance(5 * time.Minute)
+	clock.Add(5 * time.Minute)
 	if _, err := v.Verify(bg, tok); err != nil {
 		t.Fatalf("after the issuer came back and the interval passed: %v", err)
 	}
@@ -152,7 +154,7 @@ func TestKeyFetchWaiterHonoursItsContext(t *testing.T) {
 	var once sync.Once
 	release := func() { once.Do(func() { close(ks.hold) }) }
 	t.Cleanup(release)
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	tok := sign(t, hdr("RS256", "k1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "RS256", k1)
 

@@ -5,13 +5,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testkit"
 )
 
 func TestJWKSDownServesCachedKeysAndFailsClosed(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, k2, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	if err := v.Refresh(bg); err != nil {
 		t.Fatal(err)
@@ -19,13 +21,13 @@ func TestJWKSDownServesCachedKeysAndFailsClosed(t *testing.T) {
 	ks.down.Store(true)
 
 	// Within max key age: known keys keep working, without the cache too.
-	clock.Advance(2 * time.Hour)
+	clock.Add(2 * time.Hour)
 	payload := func() string { return mustJSON(t, entraClaims(ks.issuer(), clock.Now())) }
 	if _, err := v.Verify(bg, sign(t, hdr("RS256", "k1"), payload(), "RS256", k1)); err != nil {
 		t.Fatalf("known key during outage: %v", err)
 	}
 	// An unknown key fails closed.
-	clock.Advance(10 * time.Minute)
+	clock.Add(10 * time.Minute)
 	_, err := v.Verify(bg, sign(t, hdr("RS256", "k2"), payload(), "RS256", k2))
 	wantCheck(t, err, InvalidToken, CheckKid)
 
@@ -34,7 +36,7 @@ func TestJWKSDownServesCachedKeysAndFailsClosed(t *testing.T) {
 	if _, err := v.Verify(bg, cached); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(23 * time.Hour)
+	clock.Add(23 * time.Hour)
 	_, err = v.Verify(bg, sign(t, hdr("RS256", "k1"), payload(), "RS256", k1))
 	wantCheck(t, err, Unavailable, CheckKeys)
 	if v.Ready() {
@@ -43,7 +45,7 @@ func TestJWKSDownServesCachedKeysAndFailsClosed(t *testing.T) {
 
 	// The endpoint comes back: the next request past the rate limit refetches.
 	ks.down.Store(false)
-	clock.Advance(6 * time.Minute)
+	clock.Add(6 * time.Minute)
 	if _, err := v.Verify(bg, sign(t, hdr("RS256", "k1"), payload(), "RS256", k1)); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
@@ -54,7 +56,7 @@ func TestNeverFetchedIsUnavailable(t *testing.T) {
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
 	ks.down.Store(true)
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	_, err := v.Verify(bg, sign(t, hdr("RS256", "k1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "RS256", k1))
 	wantCheck(t, err, Unavailable, CheckKeys)
@@ -64,7 +66,7 @@ func TestKeyRotationWithoutRestart(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, k2, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	payload := func() string { return mustJSON(t, entraClaims(ks.issuer(), clock.Now())) }
 	old := sign(t, hdr("RS256", "k1"), payload(), "RS256", k1)
@@ -74,7 +76,7 @@ func TestKeyRotationWithoutRestart(t *testing.T) {
 	// The issuer rolls to k2 and withdraws k1.
 	ks.addKey("k2", k2, "RS256")
 	ks.removeKey("k1")
-	clock.Advance(6 * time.Minute) // past the unknown-kid rate limit
+	clock.Add(6 * time.Minute) // past the unknown-kid rate limit
 	if _, err := v.Verify(bg, sign(t, hdr("RS256", "k2"), payload(), "RS256", k2)); err != nil {
 		t.Fatalf("token signed with the new key: %v", err)
 	}
@@ -88,13 +90,13 @@ func TestScheduledRefresh(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	if err := v.Refresh(bg); err != nil {
 		t.Fatal(err)
 	}
 	before := ks.fetches.Load()
-	clock.Advance(61 * time.Minute)
+	clock.Add(61 * time.Minute)
 	tok := sign(t, hdr("RS256", "k1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "RS256", k1)
 	if _, err := v.Verify(bg, tok); err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ func TestRandomKidFloodIsBounded(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	if err := v.Refresh(bg); err != nil {
 		t.Fatal(err)
@@ -140,7 +142,7 @@ func TestRandomKidFloodIsBounded(t *testing.T) {
 		t.Fatalf("%d JWKS fetches for a random-kid flood, want at most 1", n)
 	}
 	// Later windows allow one more each, never one per token.
-	clock.Advance(5 * time.Minute)
+	clock.Add(5 * time.Minute)
 	for i := 0; i < 100; i++ {
 		v.Verify(bg, sign(t, hdr("RS256", fmt.Sprintf("again-%d", i)), payload, "RS256", k1))
 	}
@@ -153,7 +155,7 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	tok := sign(t, hdr("RS256", "k1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "RS256", k1)
 	var wg sync.WaitGroup
@@ -177,7 +179,7 @@ func TestMultiTenantTemplate(t *testing.T) {
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
 	ks.template = ks.srv.URL + "/{tenantid}/v2.0"
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	cfg := ks.entraConfig()
 	cfg.Issuer = ks.template
 	cfg.DiscoveryURL = ks.srv.URL + "/organizations/v2.0/.well-known/openid-configuration"
@@ -210,7 +212,7 @@ func TestKeyIssuerPinned(t *testing.T) {
 	// The key is published for one concrete tenant only (as Entra does for
 	// the consumer tenant's keys).
 	ks.keyIssuer = ks.srv.URL + "/" + otherTenant + "/v2.0"
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	cfg := ks.entraConfig()
 	cfg.Issuer = ks.template
 	cfg.DiscoveryURL = ks.srv.URL + "/organizations/v2.0/.well-known/openid-configuration"
@@ -233,7 +235,7 @@ func TestDiscoveryIssuerMismatchFails(t *testing.T) {
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
 	ks.template = "https://evil.example/" + testTenant + "/v2.0"
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	_, err := v.Verify(bg, sign(t, hdr("RS256", "k1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "RS256", k1))
 	wantCheck(t, err, Unavailable, CheckKeys)

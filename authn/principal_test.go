@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"gatehouse/internal/testkit"
 )
 
 func TestEntraPrincipalShapes(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v1 := ks.entraConfig()
 	v1.Name, v1.TokenVersion = "test-v1", "1.0"
 	v1.Issuer = ks.srv.URL + "/" + testTenant + "/"
@@ -100,7 +102,7 @@ func TestOIDCPrincipal(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	iss := ks.srv.URL + "/" + testTenant + "/v2.0" // any https issuer whose discovery ks serves
 	cfg := IssuerConfig{
 		Name: "okta", Type: TypeOIDC, Issuer: iss, Audiences: []string{"api://jobs"},

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"gatehouse/internal/testkit"
 )
 
 // marker is planted in every part of a hostile token or request; hostile
@@ -25,7 +27,7 @@ func TestReasonNeverEchoesTheToken(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	now := clock.Now()
 	iss := ks.issuer()
 

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"gatehouse/internal/testkit"
 )
 
 // snapshotOf takes a snapshot of ks's issuer at the clock's time.
-func snapshotOf(t *testing.T, ks *keyServer, clock *fakeClock) []byte {
+func snapshotOf(t *testing.T, ks *keyServer, clock *testkit.Clock) []byte {
 	t.Helper()
 	cfg := ks.entraConfig()
 	b, err := FetchSnapshot(bg, cfg, ks.srv.Client(), clock.Now())
@@ -22,7 +24,7 @@ func snapshotOf(t *testing.T, ks *keyServer, clock *fakeClock) []byte {
 	return b
 }
 
-func seededVerifier(t *testing.T, ks *keyServer, clock *fakeClock, snapshot []byte) (*Verifier, error) {
+func seededVerifier(t *testing.T, ks *keyServer, clock *testkit.Clock, snapshot []byte) (*Verifier, error) {
 	t.Helper()
 	cfg := ks.entraConfig()
 	cfg.Snapshot = snapshot
@@ -33,7 +35,7 @@ func TestSnapshotVerifiesWithIssuerUnreachable(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	snap := snapshotOf(t, ks, clock)
 	info, err := ReadSnapshot(snap)
 	if err != nil || info.Issuer != ks.issuer() || info.Keys != 1 || !info.FetchedAt.Equal(clock.Now()) {
@@ -41,7 +43,7 @@ func TestSnapshotVerifiesWithIssuerUnreachable(t *testing.T) {
 	}
 
 	ks.down.Store(true)
-	clock.Advance(2 * time.Hour) // a cold start some hours after the build
+	clock.Add(2 * time.Hour) // a cold start some hours after the build
 	v, err := seededVerifier(t, ks, clock, snap)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +65,7 @@ func TestSnapshotStartsBackgroundRefresh(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, k2, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	snap := snapshotOf(t, ks, clock)
 	before := ks.fetches.Load()
 	// Since the snapshot the issuer withdrew k1 and rolled to k2.
@@ -105,10 +107,10 @@ func TestSnapshotOlderThanMaxKeyAgeFailsClosed(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	snap := snapshotOf(t, ks, clock)
 	ks.down.Store(true)
-	clock.Advance(24*time.Hour + time.Minute) // past the default MaxKeyAge
+	clock.Add(24*time.Hour + time.Minute) // past the default MaxKeyAge
 	v, err := seededVerifier(t, ks, clock, snap)
 	if err != nil {
 		t.Fatalf("an old snapshot is accepted at start (it only saves nothing): %v", err)
@@ -122,7 +124,7 @@ func TestSnapshotOlderThanMaxKeyAgeFailsClosed(t *testing.T) {
 
 	// With the issuer back, the same old snapshot is refreshed before use.
 	ks.down.Store(false)
-	clock.Advance(6 * time.Minute)
+	clock.Add(6 * time.Minute)
 	if _, err := v.Verify(bg, sign(t, hdr("RS256", "k1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "RS256", k1)); err != nil {
 		t.Fatalf("after the issuer came back: %v", err)
 	}
@@ -132,7 +134,7 @@ func TestSnapshotRefused(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	snap := snapshotOf(t, ks, clock)
 	var good map[string]any
 	if err := json.Unmarshal(snap, &good); err != nil {
@@ -194,7 +196,7 @@ func TestFetchSnapshotFollowsDiscoveryRules(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	// The discovery document names another issuer: no snapshot.
 	ks.template = "https://evil.example/" + testTenant + "/v2.0"
 	if _, err := FetchSnapshot(bg, ks.entraConfig(), ks.srv.Client(), clock.Now()); err == nil || !strings.Contains(err.Error(), "names issuer") {

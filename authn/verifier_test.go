@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"gatehouse/internal/testkit"
 )
 
 func TestVerifyEntraV2Token(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	c := entraClaims(ks.issuer(), clock.Now())
 	c["_claim_names"] = nil
@@ -42,7 +44,7 @@ func TestVerifyEntraV2Token(t *testing.T) {
 		t.Fatalf("cached Verify = %p, %v; want %p", p2, err, p)
 	}
 	// The cache does not outlive the token.
-	clock.Advance(time.Hour + 2*time.Minute)
+	clock.Add(time.Hour + 2*time.Minute)
 	_, err = v.Verify(bg, tok)
 	wantCheck(t, err, InvalidToken, CheckExpiry)
 }
@@ -54,7 +56,7 @@ func TestVerifyHostileTokens(t *testing.T) {
 	k1, k2, ec := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
 	ks.addKey("ec1", ec, "ES256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	now := clock.Now()
 	iss := ks.issuer()
 	claims := func(edit func(map[string]any)) string {
@@ -233,7 +235,7 @@ func TestVerifyES256(t *testing.T) {
 	ks := newKeyServer(t)
 	_, _, ec := testKeys(t)
 	ks.addKey("ec1", ec, "ES256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	v := ks.verifier(t, clock)
 	tok := sign(t, hdr("ES256", "ec1"), mustJSON(t, entraClaims(ks.issuer(), clock.Now())), "ES256", ec)
 	if _, err := v.Verify(bg, tok); err != nil {
@@ -245,7 +247,7 @@ func TestVerifyTypPolicy(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	cfg := ks.entraConfig()
 	cfg.Types = []string{"at+jwt"}
 	v := ks.verifier(t, clock, cfg)
@@ -261,7 +263,7 @@ func TestVerifyAllowedApps(t *testing.T) {
 	ks := newKeyServer(t)
 	k1, _, _ := testKeys(t)
 	ks.addKey("k1", k1, "RS256")
-	clock := newClock()
+	clock := testkit.NewClock(testStart)
 	cfg := ks.entraConfig()
 	cfg.AllowedApps = []string{"99999999-0000-0000-0000-000000000000"}
 	v := ks.verifier(t, clock, cfg)

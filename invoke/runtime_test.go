@@ -2,9 +2,6 @@ package invoke_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -15,12 +12,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
 
 	"gatehouse/authn"
 	"gatehouse/devkit/runtime"
 	"gatehouse/devkit/sts"
+	"gatehouse/internal/testkit"
 	"gatehouse/invoke"
 )
 
@@ -36,44 +32,28 @@ const (
 	e2eAudience = "sts.amazonaws.com"
 )
 
-// localAWS is an OpenID issuer (RS256, discovery and JWKS over TLS)
-// trusted by a devkit/sts with two roles: echo-caller may invoke echo,
-// reports-reader only reports-*.
+// localAWS is an OpenID issuer (testkit.Issuer: RS256, discovery and JWKS
+// over TLS) trusted by a devkit/sts with two roles: echo-caller may invoke
+// echo, reports-reader only reports-*.
 type localAWS struct {
-	issuer *httptest.Server
-	key    *rsa.PrivateKey
+	issuer *testkit.Issuer
 	sts    *sts.Server
 	stsURL *httptest.Server
 }
 
 func newLocalAWS(t *testing.T) *localAWS {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &localAWS{key: key}
-	a.issuer = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
-			json.NewEncoder(w).Encode(map[string]any{"issuer": a.issuer.URL, "jwks_uri": a.issuer.URL + "/jwks"})
-		case "/jwks":
-			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(a.issuer.Close)
-	name := strings.TrimPrefix(a.issuer.URL, "https://")
+	a := &localAWS{issuer: testkit.NewIssuer(t, testkit.IssuerConfig{})}
+	name := strings.TrimPrefix(a.issuer.URL(), "https://")
 	trust := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
 		"Principal":{"Federated":"arn:aws:iam::` + e2eAccount + `:oidc-provider/` + name + `"},
 		"Action":"sts:AssumeRoleWithWebIdentity",
 		"Condition":{"StringEquals":{"` + name + `:aud":"` + e2eAudience + `"}}}]}`)
+	var err error
 	a.sts, err = sts.New(sts.Config{
 		AccountID:  e2eAccount,
 		Region:     e2eRegion,
-		Providers:  []sts.Provider{{URL: a.issuer.URL, ClientIDs: []string{e2eAudience}}},
+		Providers:  []sts.Provider{{URL: a.issuer.URL(), ClientIDs: []string{e2eAudience}}},
 		HTTPClient: a.issuer.Client(),
 		Logger:     slog.New(slog.DiscardHandler),
 		Roles: []sts.Role{
@@ -93,15 +73,10 @@ func newLocalAWS(t *testing.T) *localAWS {
 func (a *localAWS) assume(t *testing.T, role string) (aws.Credentials, string) {
 	t.Helper()
 	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": a.issuer.URL, "sub": "gatehouse:oid-1", "aud": e2eAudience,
+	raw := a.issuer.Sign(map[string]any{
+		"iss": a.issuer.URL(), "sub": "gatehouse:oid-1", "aud": e2eAudience,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
 	})
-	tok.Header["kid"] = "k1"
-	raw, err := tok.SignedString(a.key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	client := awssts.New(awssts.Options{
 		Region:           e2eRegion,
 		BaseEndpoint:     aws.String(a.stsURL.URL),

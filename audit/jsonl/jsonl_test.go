@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gatehouse/audit"
 	"gatehouse/audit/audittest"
 	"gatehouse/audit/jsonl"
 	"gatehouse/audit/sqlite"
+	"gatehouse/internal/testkit"
 )
 
 // TestConformanceStream: the writer as a gateway uses it (stdout): append
@@ -158,8 +160,14 @@ func TestLineFormat(t *testing.T) {
 	if err := e.UnmarshalJSON([]byte(lines[1])); err != nil {
 		t.Fatal(err)
 	}
-	if e.Decision != "deny" || e.Resource != `/x\u000A{"decision":"allow"}` || e.Hash == "" || e.Seq != 1 {
-		t.Errorf("event line decodes to %+v", e)
+	want := audit.Event{Version: audit.SchemaVersion, ID: ev.ID, Time: ev.Time.Truncate(time.Microsecond), Replica: "gw",
+		Decision: "deny", Resource: `/x\u000A{"decision":"allow"}`, Check: "exp",
+		Chain: e.Chain, Seq: 1, Hash: e.ChainHash()}
+	if diff := testkit.DiffEvent(want, e, "Version", "ID", "Time", "Replica", "Chain", "Seq", "PrevHash", "Hash"); diff != "" {
+		t.Errorf("event line (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(e.Chain, "gw/") || !strings.HasPrefix(lines[0], `{"checkpoint":{"chain":"`+e.Chain+`"`) {
+		t.Errorf("event in chain %q; want the replica's chain of the genesis checkpoint %s", e.Chain, lines[0])
 	}
 }
 

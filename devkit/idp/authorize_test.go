@@ -216,7 +216,7 @@ func TestAuthorizationCodeRedemption(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		g := newFixture(t)
 		code := codeFrom(t, g.signIn(t, g.authorizeURL(), adaOID), "http://localhost:53117", "st")
-		g.clock.Advance(codeLifetime)
+		g.clock.Add(codeLifetime)
 		status, body := g.post(t, tokenPath, form("grant_type", "authorization_code", "client_id", cliID, "code", code,
 			"redirect_uri", "http://localhost:53117", "code_verifier", testVerifier))
 		wantError(t, status, body, 400, "invalid_grant", 70008)

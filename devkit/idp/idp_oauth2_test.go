@@ -196,7 +196,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 	wantClaims(t, claimsOf(t, third["access_token"].(string)), map[string]any{"aud": legacyURI, "ver": "1.0", "scp": "user_impersonation"})
 
 	// Refresh tokens expire.
-	f.clock.Advance(refreshLifetime + 1)
+	f.clock.Add(refreshLifetime + 1)
 	status, body = refresh(third["refresh_token"].(string))
 	wantError(t, status, body, http.StatusBadRequest, "invalid_grant", 70008)
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+
+	"gatehouse/internal/testkit"
 )
 
 // The test directory: one tenant with users, groups and the app shapes the
@@ -125,28 +127,10 @@ func testTenants() []Tenant {
 	}}
 }
 
-// fakeClock is Config.Now for tests: time moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	srv   *Server
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *testkit.Clock
 }
 
 // newFixture starts the IdP on an httptest TLS server on 127.0.0.1. The clock
@@ -154,7 +138,7 @@ type fixture struct {
 func newFixture(t *testing.T, edit ...func(*Config)) *fixture {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	clock := testkit.NewClock(time.Now().Truncate(time.Second))
 	cfg := Config{
 		BaseURL: "https://" + ts.Listener.Addr().String(),
 		Tenants: testTenants(),

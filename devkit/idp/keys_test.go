@@ -68,7 +68,7 @@ func TestKeyRotationInMemory(t *testing.T) {
 	f.verify(t, old) // still verifies: the retired key is published
 
 	// Once the retired key's tokens have expired it leaves the JWKS.
-	f.clock.Advance(f.srv.lifetime + publishMargin)
+	f.clock.Add(f.srv.lifetime + publishMargin)
 	if got, want := f.publishedKids(t), sorted(after[stateCurrent][0], after[stateNext][0]); !slices.Equal(got, want) {
 		t.Errorf("JWKS %v after the retired key's tokens expired, want %v", got, want)
 	}
@@ -101,7 +101,7 @@ func TestKeyDirPersistsAndReloadsRotatedKeys(t *testing.T) {
 	if h, _ := f.verify(t, f.appToken(t)); h["kid"] != first[stateCurrent][0] {
 		t.Errorf("within the second: signed with %v, want the old key", h["kid"])
 	}
-	f.clock.Advance(reloadInterval)
+	f.clock.Add(reloadInterval)
 	if h, _ := f.verify(t, f.appToken(t)); h["kid"] != first[stateNext][0] {
 		t.Errorf("after a second: signed with %v, want the promoted key %s", h["kid"], first[stateNext][0])
 	}
@@ -113,7 +113,7 @@ func TestKeyDirPersistsAndReloadsRotatedKeys(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, KeyFileName), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(reloadInterval)
+	f.clock.Add(reloadInterval)
 	if h, _ := f.verify(t, f.appToken(t)); h["kid"] != first[stateNext][0] {
 		t.Errorf("after a broken file: signed with %v", h["kid"])
 	}

@@ -274,7 +274,7 @@ func TestOnBehalfOf(t *testing.T) {
 		wantError(t, status, body, 401, "invalid_client", 7000215)
 	})
 	t.Run("expired assertion", func(t *testing.T) {
-		f.clock.Advance(2 * time.Hour)
+		f.clock.Add(2 * time.Hour)
 		status, body := obo(incoming)
 		wantError(t, status, body, 400, "invalid_grant", 500133)
 	})

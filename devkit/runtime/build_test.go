@@ -5,28 +5,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testkit"
 )
-
-// fakeClock is Config.Now for tests: time moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // TestPackageRebuild: a Package is built by Start, and rebuilt when its
 // sources change (looked at most once a second); a broken build fails
@@ -53,7 +36,7 @@ func TestPackageRebuild(t *testing.T) {
 		}
 	}
 	write("v1")
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	host, logs := newHost(t, Config{StateDir: filepath.Join(dir, "state"), Now: clock.Now, Functions: []Function{{Name: "raw", Package: pkg}}})
 	if err := host.Start(testContext(t)); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -91,7 +74,7 @@ func TestPackageRebuild(t *testing.T) {
 		default:
 			write(s.edit)
 		}
-		clock.Advance(s.advance)
+		clock.Add(s.advance)
 		if got := call(); got != s.want {
 			t.Fatalf("step %d: got %s, want %s", i, got, s.want)
 		}
@@ -101,7 +84,7 @@ func TestPackageRebuild(t *testing.T) {
 			if strings.Contains(string(res.Payload), "syntax error") {
 				t.Errorf("a caller saw the compiler output: %s", res.Payload)
 			}
-			clock.Advance(2 * time.Second)
+			clock.Add(2 * time.Second)
 			if err := host.Start(testContext(t)); err == nil || !strings.Contains(err.Error(), "syntax error") {
 				t.Errorf("Start = %v, want the compiler's output", err)
 			}

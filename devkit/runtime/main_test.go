@@ -2,13 +2,10 @@ package runtime
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -22,10 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
 
 	"gatehouse/devkit/sts"
+	"gatehouse/internal/testkit"
 )
 
 // bin holds the function executables TestMain builds.
@@ -225,51 +221,23 @@ func functionErr(t testing.TB, res *Result) fnErrorBody {
 	return e
 }
 
-// awsFixture is a local OpenID issuer (RS256, discovery and JWKS on
-// httptest TLS) trusted by a devkit/sts server on httptest TLS, with three
-// roles: invoker (may invoke any function), reports-reader (reports-*), and
-// fn-whoami (an execution role).
+// awsFixture is a local OpenID issuer (testkit.Issuer: RS256, discovery
+// and JWKS on httptest TLS) trusted by a devkit/sts server on httptest TLS,
+// with three roles: invoker (may invoke any function), reports-reader
+// (reports-*), and fn-whoami (an execution role).
 type awsFixture struct {
-	issuer *httptest.Server
-	key    *rsa.PrivateKey
+	issuer *testkit.Issuer
 	srv    *sts.Server
 	ts     *httptest.Server
 	caFile string // PEM of the STS server's certificate
-}
-
-var (
-	rsaKeyOnce sync.Once
-	rsaKey     *rsa.PrivateKey
-)
-
-func testKey(t testing.TB) *rsa.PrivateKey {
-	rsaKeyOnce.Do(func() {
-		var err error
-		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-	})
-	return rsaKey
 }
 
 const stsAudience = "sts.amazonaws.com"
 
 func newAWSFixture(t testing.TB) *awsFixture {
 	t.Helper()
-	a := &awsFixture{key: testKey(t)}
-	a.issuer = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
-			_ = json.NewEncoder(w).Encode(map[string]any{"issuer": a.issuer.URL, "jwks_uri": a.issuer.URL + "/jwks"})
-		case "/jwks":
-			_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &a.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(a.issuer.Close)
-	name := strings.TrimPrefix(a.issuer.URL, "https://")
+	a := &awsFixture{issuer: testkit.NewIssuer(t, testkit.IssuerConfig{})}
+	name := strings.TrimPrefix(a.issuer.URL(), "https://")
 	trust := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
 		"Principal":{"Federated":"arn:aws:iam::` + testAccount + `:oidc-provider/` + name + `"},
 		"Action":"sts:AssumeRoleWithWebIdentity",
@@ -277,7 +245,7 @@ func newAWSFixture(t testing.TB) *awsFixture {
 	srv, err := sts.New(sts.Config{
 		AccountID:  testAccount,
 		Region:     testRegion,
-		Providers:  []sts.Provider{{URL: a.issuer.URL, ClientIDs: []string{stsAudience}}},
+		Providers:  []sts.Provider{{URL: a.issuer.URL(), ClientIDs: []string{stsAudience}}},
 		HTTPClient: a.issuer.Client(),
 		Logger:     slog.New(slog.DiscardHandler),
 		Roles: []sts.Role{
@@ -301,23 +269,18 @@ func newAWSFixture(t testing.TB) *awsFixture {
 }
 
 // token mints a web identity token for sub.
-func (a *awsFixture) token(sub string) (string, error) {
+func (a *awsFixture) token(sub string) string {
 	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": a.issuer.URL, "sub": sub, "aud": stsAudience,
+	return a.issuer.Sign(map[string]any{
+		"iss": a.issuer.URL(), "sub": sub, "aud": stsAudience,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
 	})
-	tok.Header["kid"] = "k1"
-	return tok.SignedString(a.key)
 }
 
 // assume gets credentials for a role through the SDK's STS client, with a
 // session policy if policy is not "".
 func (a *awsFixture) assume(ctx context.Context, role, session, policy string) (aws.Credentials, error) {
-	tok, err := a.token("test:" + session)
-	if err != nil {
-		return aws.Credentials{}, err
-	}
+	tok := a.token("test:" + session)
 	client := awssts.New(awssts.Options{
 		Region:           testRegion,
 		BaseEndpoint:     aws.String(a.ts.URL),

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"gatehouse/internal/testkit"
 )
 
 // pidOf invokes testfn's "context" action and returns the instance's pid.
@@ -371,7 +373,7 @@ func TestWhoamiExecutionRole(t *testing.T) {
 // next invocation.
 func TestCredentialsRefresh(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	var issued atomic.Int32
 	creds := func(_ context.Context, roleARN, session string) (aws.Credentials, error) {
 		n := issued.Add(1)
@@ -394,11 +396,11 @@ func TestCredentialsRefresh(t *testing.T) {
 	if got := keyID(); got != "ASIAEXAMPLE1" {
 		t.Fatalf("first instance has %q", got)
 	}
-	clock.Advance(50 * time.Minute)
+	clock.Add(50 * time.Minute)
 	if got := keyID(); got != "ASIAEXAMPLE1" {
 		t.Errorf("after 50 minutes: %q, want the same instance", got)
 	}
-	clock.Advance(6 * time.Minute)
+	clock.Add(6 * time.Minute)
 	if got := keyID(); got != "ASIAEXAMPLE2" {
 		t.Errorf("4 minutes before expiry: %q, want a new instance with new credentials", got)
 	}

@@ -18,7 +18,7 @@ func (f *fixture) assume(t *testing.T, iss *testIssuer, role, session string, cl
 	out, err := f.webIdentity(t, &sts.AssumeRoleWithWebIdentityInput{
 		RoleArn:          aws.String(roleARN(role)),
 		RoleSessionName:  aws.String(session),
-		WebIdentityToken: aws.String(iss.token(t, claims)),
+		WebIdentityToken: aws.String(iss.token(claims)),
 	})
 	if err != nil {
 		t.Fatalf("AssumeRoleWithWebIdentity %s: %v", role, err)
@@ -111,7 +111,7 @@ func TestGetCallerIdentityRefusals(t *testing.T) {
 			if tc.creds != nil {
 				creds = tc.creds(creds)
 			}
-			f.clock.Advance(tc.advance)
+			f.clock.Add(tc.advance)
 			f.rec.setTamper(tc.tamper)
 			client := f.sessionClient(creds, func(o *sts.Options) {
 				if tc.region != "" {

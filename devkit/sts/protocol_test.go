@@ -85,7 +85,7 @@ func TestWireShapes(t *testing.T) {
 	form := url.Values{
 		"Action": {"AssumeRoleWithWebIdentity"}, "Version": {"2011-06-15"},
 		"RoleArn": {roleARN("gatehouse-reader")}, "RoleSessionName": {"ada"},
-		"WebIdentityToken": {iss.token(t, map[string]any{claimSourceIdentity: "ada"})},
+		"WebIdentityToken": {iss.token(map[string]any{claimSourceIdentity: "ada"})},
 		"Policy":           {`{"Statement":[{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"*"}]}`},
 	}
 	resp, body := f.post(t, http.MethodPost, "/", "application/x-www-form-urlencoded; charset=utf-8", form.Encode())
@@ -116,7 +116,7 @@ func TestWireShapes(t *testing.T) {
 	}
 
 	// An error: STS's ErrorResponse, Type Sender, the id in header and body.
-	form.Set("WebIdentityToken", iss.token(t, map[string]any{"aud": "api://other"}))
+	form.Set("WebIdentityToken", iss.token(map[string]any{"aud": "api://other"}))
 	resp, body = f.post(t, http.MethodPost, "/", "application/x-www-form-urlencoded", form.Encode())
 	if d := cmp.Diff(elementPaths(t, readTestdata(t, "error_response.xml")), elementPaths(t, body)); d != "" {
 		t.Errorf("error response shape differs from STS's (-sts +ours):\n%s", d)
@@ -132,7 +132,7 @@ func TestWireShapes(t *testing.T) {
 
 	// GetCallerIdentity: STS's elements, plus this STS's extensions.
 	out, err := f.webIdentity(t, &sts.AssumeRoleWithWebIdentityInput{RoleArn: aws.String(roleARN("gatehouse-reader")),
-		RoleSessionName: aws.String("ada"), WebIdentityToken: aws.String(iss.token(t, nil))})
+		RoleSessionName: aws.String("ada"), WebIdentityToken: aws.String(iss.token(nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestRandFailure(t *testing.T) {
 	f := newFixture(t, iss, []Role{{Name: "gatehouse-reader", TrustPolicy: iss.policy(allowWebIdentity)}},
 		func(c *Config) { c.Rand = failingReader{} })
 	form := url.Values{"Action": {"AssumeRoleWithWebIdentity"}, "Version": {"2011-06-15"}, "RoleArn": {roleARN("gatehouse-reader")},
-		"RoleSessionName": {"ada"}, "WebIdentityToken": {iss.token(t, nil)}}
+		"RoleSessionName": {"ada"}, "WebIdentityToken": {iss.token(nil)}}
 	resp, body := f.post(t, http.MethodPost, "/", "application/x-www-form-urlencoded", form.Encode())
 	var e errorResponse
 	if err := xml.Unmarshal(body, &e); err != nil {
@@ -225,7 +225,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		func(c *Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		})
-	token := iss.token(t, map[string]any{claimSourceIdentity: "ada"})
+	token := iss.token(map[string]any{claimSourceIdentity: "ada"})
 	out, err := f.webIdentity(t, &sts.AssumeRoleWithWebIdentityInput{RoleArn: aws.String(roleARN("gatehouse-reader")),
 		RoleSessionName: aws.String("ada"), WebIdentityToken: aws.String(token)})
 	if err != nil {

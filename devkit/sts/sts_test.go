@@ -3,10 +3,6 @@ package sts
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,82 +19,34 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
-	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
+
+	"gatehouse/internal/testkit"
 )
 
 // The test account and the audience gatehouse's broker uses.
 const (
-	testAccount  = "123456789012"
-	stsAudience  = "sts.amazonaws.com"
-	issuerPath   = "/gatehouse"
-	strangerPath = "/stranger" // served, signed with the same key, never trusted
+	testAccount = "123456789012"
+	stsAudience = "sts.amazonaws.com"
+	issuerPath  = "/gatehouse"
 )
 
-// fakeClock is Config.Now for tests: time moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// testIssuer is a small OpenID issuer: discovery and JWKS for any path
-// prefix (so one server is several issuers), one ES256 key, and mint, which
-// signs whatever claims a test needs (tags, source identity, odd values).
-type testIssuer struct {
-	ts  *httptest.Server
-	key *ecdsa.PrivateKey
-	kid string
-}
+// testIssuer is the OpenID issuer the tests' STS trusts: a testkit.Issuer
+// (ES256, discovery and JWKS on httptest TLS) at issuerPath, with the
+// claims of a valid web identity token, which tests edit (tags, source
+// identity, odd values).
+type testIssuer struct{ *testkit.Issuer }
 
 func newTestIssuer(t *testing.T) *testIssuer {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := &testIssuer{key: key, kid: "test-key-1"}
-	iss.ts = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		base := "https://" + r.Host
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration"):
-			prefix := strings.TrimSuffix(r.URL.Path, "/.well-known/openid-configuration")
-			writeJSON(w, map[string]any{"issuer": base + prefix, "jwks_uri": base + prefix + "/jwks"})
-		case strings.HasSuffix(r.URL.Path, "/jwks"):
-			writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: iss.kid, Algorithm: "ES256", Use: "sig"}}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(iss.ts.Close)
-	return iss
+	return &testIssuer{testkit.NewIssuer(t, testkit.IssuerConfig{Path: issuerPath, Alg: "ES256"})}
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// url is the issuer URL for a path prefix.
-func (iss *testIssuer) url(path string) string { return iss.ts.URL + path }
-
-// claims returns a valid claim set of the trusted issuer, with edits
-// applied (a nil value deletes the claim).
-func (iss *testIssuer) claims(edits map[string]any) jwt.MapClaims {
+// claims returns a valid claim set of the issuer, with edits applied (a
+// nil value deletes the claim).
+func (iss *testIssuer) claims(edits map[string]any) map[string]any {
 	now := time.Now()
-	c := jwt.MapClaims{
-		"iss": iss.url(issuerPath),
+	c := map[string]any{
+		"iss": iss.URL(),
 		"sub": "principal:ada:role:reader",
 		"aud": stsAudience,
 		"iat": now.Unix(),
@@ -116,27 +64,15 @@ func (iss *testIssuer) claims(edits map[string]any) jwt.MapClaims {
 	return c
 }
 
-// mint signs claims with the issuer's key.
-func (iss *testIssuer) mint(t *testing.T, c jwt.MapClaims) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
-	tok.Header["kid"] = iss.kid
-	s, err := tok.SignedString(iss.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// token mints a valid token with edits.
-func (iss *testIssuer) token(t *testing.T, edits map[string]any) string {
-	return iss.mint(t, iss.claims(edits))
+// token signs a valid claim set with edits.
+func (iss *testIssuer) token(edits map[string]any) string {
+	return iss.Sign(iss.claims(edits))
 }
 
 // policy builds a trust policy from statements, replacing {arn} and {name}
 // with the test issuer's provider ARN and name, {acct} with the account.
 func (iss *testIssuer) policy(statements ...string) []byte {
-	name := strings.TrimPrefix(iss.url(issuerPath), "https://")
+	name := strings.TrimPrefix(iss.URL(), "https://")
 	r := strings.NewReplacer("{arn}", "arn:aws:iam::"+testAccount+":oidc-provider/"+name, "{name}", name, "{acct}", testAccount)
 	return []byte(r.Replace(`{"Version":"2012-10-17","Statement":[` + strings.Join(statements, ",") + `]}`))
 }
@@ -155,18 +91,18 @@ func httptestUnstarted() *httptest.Server { return httptest.NewUnstartedServer(n
 type fixture struct {
 	srv   *Server
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *testkit.Clock
 	rec   *recorder
 }
 
 func newFixture(t *testing.T, iss *testIssuer, roles []Role, edit ...func(*Config)) *fixture {
 	t.Helper()
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	clock := testkit.NewClock(time.Now().Truncate(time.Second))
 	cfg := Config{
 		AccountID:  testAccount,
-		Providers:  []Provider{{URL: iss.url(issuerPath), ClientIDs: []string{stsAudience}}},
+		Providers:  []Provider{{URL: iss.URL(), ClientIDs: []string{stsAudience}}},
 		Roles:      roles,
-		HTTPClient: iss.ts.Client(),
+		HTTPClient: iss.Client(),
 		Now:        clock.Now,
 		Logger:     slog.New(slog.NewTextHandler(t.Output(), nil)),
 	}

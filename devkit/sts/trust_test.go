@@ -151,7 +151,7 @@ func TestTrustPolicy(t *testing.T) {
 			_, err := f.webIdentity(t, &sts.AssumeRoleWithWebIdentityInput{
 				RoleArn:          aws.String(roleARN("gatehouse-reader")),
 				RoleSessionName:  aws.String(sessionName),
-				WebIdentityToken: aws.String(iss.token(t, tc.claims)),
+				WebIdentityToken: aws.String(iss.token(tc.claims)),
 			})
 			if tc.wantDenied {
 				wantAPIError(t, err, codeAccessDenied, 403)
@@ -195,7 +195,7 @@ func TestNewRefusesTrustPolicy(t *testing.T) {
 			t.Parallel()
 			_, err := New(Config{
 				AccountID: testAccount,
-				Providers: []Provider{{URL: iss.url(issuerPath), ClientIDs: []string{stsAudience}}},
+				Providers: []Provider{{URL: iss.URL(), ClientIDs: []string{stsAudience}}},
 				Roles:     []Role{{Name: "r", TrustPolicy: iss.policy(tc.policy)}},
 			})
 			if err == nil {

@@ -2,8 +2,6 @@ package sts
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/xml"
 	"errors"
@@ -18,12 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"gatehouse/devkit/idp"
+	"gatehouse/internal/testkit"
 )
 
 // tokenFunc is a stscreds.IdentityTokenRetriever.
@@ -148,7 +146,7 @@ func TestWebIdentitySessionTagsAndSourceIdentity(t *testing.T) {
 	t.Parallel()
 	iss := newTestIssuer(t)
 	f := newFixture(t, iss, []Role{{Name: "gatehouse-reader", TrustPolicy: iss.policy(allowWebIdentity), MaxSessionDuration: 2 * time.Hour}})
-	token := iss.token(t, map[string]any{
+	token := iss.token(map[string]any{
 		claimTags: map[string]any{
 			"principal_tags":      map[string]any{"tenant": []string{idpTenant}, "team": []string{"payments"}, "Kind": []string{"user"}},
 			"transitive_tag_keys": []string{"tenant", "kind"},
@@ -168,7 +166,7 @@ func TestWebIdentitySessionTagsAndSourceIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AssumeRoleWithWebIdentity: %v", err)
 	}
-	name := strings.TrimPrefix(iss.url(issuerPath), "https://")
+	name := strings.TrimPrefix(iss.URL(), "https://")
 	checks := []struct{ what, got, want string }{
 		{"SourceIdentity", aws.ToString(out.SourceIdentity), "ada@contoso.example"},
 		{"SubjectFromWebIdentityToken", aws.ToString(out.SubjectFromWebIdentityToken), "principal:ada:role:reader"},
@@ -241,10 +239,10 @@ func TestWebIdentityRefusals(t *testing.T) {
 		{Name: "pinned", TrustPolicy: iss.policy(`{"Effect":"Allow","Principal":{"Federated":"{arn}"},"Action":"sts:AssumeRoleWithWebIdentity",
 			"Condition":{"StringEquals":{"{name}:sub":"principal:bob:role:reader"}}}`)},
 	})
-	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// An issuer at another address that is no provider, and one with the
+	// same path and kid but another key.
+	stranger := testkit.NewIssuer(t, testkit.IssuerConfig{Path: "/stranger", Alg: "ES256"})
+	impostor := testkit.NewIssuer(t, testkit.IssuerConfig{Path: issuerPath, Alg: "ES256"})
 	now := time.Now()
 	randomTags := map[string]any{}
 	for i := range 50 {
@@ -264,46 +262,47 @@ func TestWebIdentityRefusals(t *testing.T) {
 		wantStatus int
 	}{
 		{name: "token of an issuer that is no provider",
-			token:    func() string { return iss.token(t, map[string]any{"iss": iss.url(strangerPath)}) },
+			token:    func() string { return stranger.Sign(iss.claims(map[string]any{"iss": stranger.URL()})) },
 			wantCode: codeInvalidIdentityToken, wantStatus: 400},
 		{name: "audience not among the client ids",
-			token:    func() string { return iss.token(t, map[string]any{"aud": "api://someone-else"}) },
+			token:    func() string { return iss.token(map[string]any{"aud": "api://someone-else"}) },
 			wantCode: codeInvalidIdentityToken, wantStatus: 400},
 		{name: "signed by another key under the same kid",
-			token: func() string {
-				tok := jwt.NewWithClaims(jwt.SigningMethodES256, iss.claims(nil))
-				tok.Header["kid"] = iss.kid
-				s, _ := tok.SignedString(otherKey)
-				return s
-			},
+			token:    func() string { return impostor.Sign(iss.claims(nil)) },
+			wantCode: codeInvalidIdentityToken, wantStatus: 400},
+		{name: "a kid the issuer never published",
+			token:    func() string { return iss.SignHeader(map[string]any{"kid": "k2"}, iss.claims(nil)) },
+			wantCode: codeInvalidIdentityToken, wantStatus: 400},
+		{name: "no kid",
+			token:    func() string { return iss.SignHeader(map[string]any{"kid": nil}, iss.claims(nil)) },
 			wantCode: codeInvalidIdentityToken, wantStatus: 400},
 		{name: "not a JWT",
 			token:    func() string { return "not-a-jwt" },
 			wantCode: codeInvalidIdentityToken, wantStatus: 400},
 		{name: "expired beyond the five minutes of skew",
 			token: func() string {
-				return iss.token(t, map[string]any{"iat": now.Add(-time.Hour).Unix(), "nbf": now.Add(-time.Hour).Unix(), "exp": now.Add(-6 * time.Minute).Unix()})
+				return iss.token(map[string]any{"iat": now.Add(-time.Hour).Unix(), "nbf": now.Add(-time.Hour).Unix(), "exp": now.Add(-6 * time.Minute).Unix()})
 			},
 			wantCode: codeExpiredTokenException, wantStatus: 400},
 		{name: "no exp is not expired but invalid",
-			token:    func() string { return iss.token(t, map[string]any{"exp": nil}) },
+			token:    func() string { return iss.token(map[string]any{"exp": nil}) },
 			wantCode: codeInvalidIdentityToken, wantStatus: 400},
 		{name: "timestamps must be integers",
-			token:    func() string { return iss.token(t, map[string]any{"exp": float64(now.Add(time.Hour).Unix()) + 0.5}) },
+			token:    func() string { return iss.token(map[string]any{"exp": float64(now.Add(time.Hour).Unix()) + 0.5}) },
 			wantCode: codeInvalidIdentityToken, wantStatus: 400},
 		{name: "a tag with two values",
 			token: func() string {
-				return iss.token(t, map[string]any{claimTags: map[string]any{"principal_tags": map[string]any{"team": []string{"a", "b"}}}})
+				return iss.token(map[string]any{claimTags: map[string]any{"principal_tags": map[string]any{"team": []string{"a", "b"}}}})
 			},
 			wantCode: codeIDPRejectedClaim, wantStatus: 403},
 		{name: "a tag key with the reserved aws: prefix",
 			token: func() string {
-				return iss.token(t, map[string]any{claimTags: map[string]any{"principal_tags": map[string]any{"aws:team": []string{"a"}}}})
+				return iss.token(map[string]any{claimTags: map[string]any{"principal_tags": map[string]any{"aws:team": []string{"a"}}}})
 			},
 			wantCode: codeIDPRejectedClaim, wantStatus: 403},
 		{name: "a transitive key that is no tag",
 			token: func() string {
-				return iss.token(t, map[string]any{claimTags: map[string]any{"principal_tags": map[string]any{"team": []string{"a"}}, "transitive_tag_keys": []string{"tenant"}}})
+				return iss.token(map[string]any{claimTags: map[string]any{"principal_tags": map[string]any{"team": []string{"a"}}, "transitive_tag_keys": []string{"tenant"}}})
 			},
 			wantCode: codeIDPRejectedClaim, wantStatus: 403},
 		{name: "more than 50 tags",
@@ -312,14 +311,14 @@ func TestWebIdentityRefusals(t *testing.T) {
 				for i := range 51 {
 					tags[fmt.Sprint("k", i)] = []string{"v"}
 				}
-				return iss.token(t, map[string]any{claimTags: map[string]any{"principal_tags": tags}})
+				return iss.token(map[string]any{claimTags: map[string]any{"principal_tags": tags}})
 			},
 			wantCode: codeIDPRejectedClaim, wantStatus: 403},
 		{name: "source identity of one character",
-			token:    func() string { return iss.token(t, map[string]any{claimSourceIdentity: "a"}) },
+			token:    func() string { return iss.token(map[string]any{claimSourceIdentity: "a"}) },
 			wantCode: codeIDPRejectedClaim, wantStatus: 403},
 		{name: "source identity that is not a string",
-			token:    func() string { return iss.token(t, map[string]any{claimSourceIdentity: 42}) },
+			token:    func() string { return iss.token(map[string]any{claimSourceIdentity: 42}) },
 			wantCode: codeIDPRejectedClaim, wantStatus: 403},
 		{name: "unknown role",
 			edit:     func(in *sts.AssumeRoleWithWebIdentityInput) { in.RoleArn = aws.String(roleARN("nobody")) },
@@ -380,14 +379,14 @@ func TestWebIdentityRefusals(t *testing.T) {
 			wantCode: codeInvalidParameterValue, wantStatus: 400},
 		{name: "session tags too large when packed",
 			token: func() string {
-				return iss.token(t, map[string]any{claimTags: map[string]any{"principal_tags": randomTags}})
+				return iss.token(map[string]any{claimTags: map[string]any{"principal_tags": randomTags}})
 			},
 			wantCode: codePackedPolicyTooLarge, wantStatus: 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			token := iss.token(t, nil)
+			token := iss.token(nil)
 			if tc.token != nil {
 				token = tc.token()
 			}
@@ -431,7 +430,7 @@ func TestWebIdentityAcceptsFiveMinutesOfSkewPastExp(t *testing.T) {
 	iss := newTestIssuer(t)
 	f := newFixture(t, iss, []Role{{Name: "gatehouse-reader", TrustPolicy: iss.policy(allowWebIdentity)}})
 	now := time.Now()
-	token := iss.token(t, map[string]any{"iat": now.Add(-10 * time.Minute).Unix(), "exp": now.Add(-4 * time.Minute).Unix()})
+	token := iss.token(map[string]any{"iat": now.Add(-10 * time.Minute).Unix(), "exp": now.Add(-4 * time.Minute).Unix()})
 	_, err := f.webIdentity(t, &sts.AssumeRoleWithWebIdentityInput{
 		RoleArn: aws.String(roleARN("gatehouse-reader")), RoleSessionName: aws.String("ada"), WebIdentityToken: aws.String(token),
 	})
@@ -454,7 +453,7 @@ func TestWebIdentityProviderUnreachable(t *testing.T) {
 	})
 	_, err := f.webIdentity(t, &sts.AssumeRoleWithWebIdentityInput{
 		RoleArn: aws.String(roleARN("down")), RoleSessionName: aws.String("ada"),
-		WebIdentityToken: aws.String(iss.token(t, map[string]any{"iss": unreachable})),
+		WebIdentityToken: aws.String(iss.token(map[string]any{"iss": unreachable})),
 	})
 	wantAPIError(t, err, codeIDPCommunicationError, http.StatusBadRequest)
 	if !sdkErrorTypes[codeIDPCommunicationError](err) {

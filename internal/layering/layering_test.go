@@ -23,8 +23,17 @@ var forbidden = map[string]map[string]string{
 		"gatehouse/authz": "the role arrives as a value", "gatehouse/invoke": "later step", "gatehouse/audit": "later step",
 		"gatehouse/gateway": "entry point", "gatehouse/devkit": "development doubles", "gatehouse/config": "the runtime Config comes as a value",
 	},
+	"gatehouse/mint": {
+		"gatehouse/creds": "creds imports mint to have broker-mode tokens signed: creds decides what a token says, mint signs it",
+		"gatehouse/authz": "the role arrives as a value", "gatehouse/invoke": "invoke takes the assertion through the Asserter the caller wires",
+		"gatehouse/audit": "later step", "gatehouse/pipeline": "the issuer is a part the steps use, not a step",
+		"gatehouse/gateway": "entry point: it mounts the issuer's handler", "gatehouse/lambdaauth": "entry point",
+		"gatehouse/config": "the runtime Config comes as a value", "gatehouse/cli": "wiring", "gatehouse/lambdaconfig": "wiring",
+		"gatehouse/devkit": "development doubles: the local STS trusts the issuer over HTTP, as AWS does",
+	},
 	"gatehouse/invoke": {
 		"gatehouse/creds": "credentials arrive as a value", "gatehouse/gateway": "entry point", "gatehouse/devkit": "development doubles",
+		"gatehouse/mint": "the identity assertion arrives through the Asserter the caller wires",
 	},
 	"gatehouse/audit": {
 		"gatehouse/authn": "an Event is plain data", "gatehouse/authz": "an Event is plain data", "gatehouse/creds": "an Event is plain data",
@@ -51,9 +60,16 @@ var forbidden = map[string]map[string]string{
 	},
 }
 
+// testOnly maps a package that only _test.go files may import to the
+// reason. A non-test package depending on one, even indirectly, is an error.
+var testOnly = map[string]string{
+	"gatehouse/internal/testkit": "testkit is test plumbing (a fake clock, an issuer that signs whatever a test asks with keys it serves to anyone); " +
+		"no binary or library may carry it",
+}
+
 // mustExist lists packages that are built; the test fails if one goes away
 // without this list being updated.
-var mustExist = []string{"gatehouse/authn", "gatehouse/authz", "gatehouse/creds", "gatehouse/devkit/sts", "gatehouse/audit", "gatehouse/config", "gatehouse/cli", "gatehouse/devkit/idp", "gatehouse/devkit/devca", "gatehouse/cmd/gatehouse", "gatehouse/lambdaauth", "gatehouse/lambdaconfig"}
+var mustExist = []string{"gatehouse/authn", "gatehouse/authz", "gatehouse/creds", "gatehouse/mint", "gatehouse/devkit/sts", "gatehouse/audit", "gatehouse/config", "gatehouse/cli", "gatehouse/devkit/idp", "gatehouse/devkit/devca", "gatehouse/cmd/gatehouse", "gatehouse/lambdaauth", "gatehouse/lambdaconfig"}
 
 type pkg struct {
 	ImportPath string
@@ -112,6 +128,18 @@ func TestLayering(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+	for _, p := range pkgs {
+		for _, dep := range p.Deps {
+			if why, ok := testOnly[dep]; ok {
+				t.Errorf("%s depends on %s, which only _test.go files may import: %s", p.ImportPath, dep, why)
+			}
+		}
+	}
+	for p := range testOnly {
+		if !seen[p] {
+			t.Errorf("package %s no longer exists: update testOnly", p)
 		}
 	}
 	for _, p := range mustExist {
