@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
@@ -89,6 +90,27 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 	}
 	sum := sha256.Sum256(der)
 	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
+}
+
+// ParseSigningKey reads a checkpoint signing key: a PKCS#8 PEM private
+// key, Ed25519, ECDSA or RSA. Its errors never contain the key.
+func ParseSigningKey(pemBytes []byte) (crypto.Signer, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("audit: signing key: not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, errors.New("audit: signing key: not a PKCS#8 private key")
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("audit: signing key: not a signing key")
+	}
+	if _, err := checkSigner(s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // checkSigner returns the signer's key id, or an error if its key type is

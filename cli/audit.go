@@ -17,6 +17,7 @@ import (
 
 	"gatehouse/audit"
 	"gatehouse/audit/jsonl"
+	"gatehouse/build"
 	"gatehouse/config"
 )
 
@@ -41,24 +42,26 @@ func (s *auditSource) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.file, "file", "", "read a captured JSON-lines trail instead of the configured store")
 }
 
-func (s *auditSource) open(ctx context.Context) (audit.Sink, *config.File, auditFiles, error) {
+// open opens the trail to read, with the configuration and the build
+// options its files resolve with.
+func (s *auditSource) open(ctx context.Context) (audit.Sink, *config.File, build.Options, error) {
 	f, err := loadConfig(s.configPath)
 	if err != nil {
-		return nil, nil, auditFiles{}, err
+		return nil, nil, build.Options{}, err
 	}
 	dir := ""
 	if s.configPath == "" || s.stateDir != "" || f.Dev.StateDir != "" {
 		if dir, err = resolveStateDir(s.stateDir, f.Dev.StateDir); err != nil {
-			return nil, nil, auditFiles{}, err
+			return nil, nil, build.Options{}, err
 		}
 	}
-	files := resolveAuditFiles(f, dir)
+	opts := optionsFor(s.configPath, nil, dir, nil)
 	if s.file != "" {
 		sink, err := jsonl.ReadFile(s.file)
-		return sink, f, files, err
+		return sink, f, opts, err
 	}
-	sink, err := openAuditSink(ctx, f, files, false)
-	return sink, f, files, err
+	sink, err := build.AuditSink(ctx, f, opts, false)
+	return sink, f, opts, err
 }
 
 type queryOptions struct {
@@ -112,7 +115,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 }
 
 func runAuditQuery(ctx context.Context, e *env, o queryOptions) error {
-	sink, f, files, err := o.src.open(ctx)
+	sink, f, opts, err := o.src.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func runAuditQuery(ctx context.Context, e *env, o queryOptions) error {
 		if err != nil {
 			return err
 		}
-		pseudo, err := loadPseudonymizer(files.key, false)
+		pseudo, err := build.Pseudonymizer(f, opts)
 		if err != nil {
 			return err
 		}
@@ -224,13 +227,13 @@ it exit 1, naming the chain, sequence number and stored position of the first
 bad one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sink, _, files, err := src.open(cmd.Context())
+			sink, f, opts, err := src.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer sink.Close()
 			var pub crypto.PublicKey
-			if k, err := loadSigningKey(files.signingKey, false); err == nil {
+			if k, err := build.SigningKey(f, opts); err == nil {
 				pub = k.Public()
 			} else {
 				fmt.Fprintf(e.stderr, "warning: checkpoint signatures not checked: %v\n", err)

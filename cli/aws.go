@@ -16,6 +16,7 @@ import (
 
 	"gatehouse/authn"
 	"gatehouse/authz"
+	"gatehouse/build"
 	"gatehouse/config"
 	"gatehouse/creds"
 )
@@ -59,11 +60,11 @@ func resolveAWSTarget(f *config.File, stateDirFlag string) (*awsTarget, error) {
 		t.stsURL = ep.STS
 	}
 	if ep.CAFile != "" {
-		pool, err := loadCAPool(ep.CAFile, true)
+		pool, err := config.LoadCAPool(ep.CAFile, true)
 		if err != nil {
 			return nil, err
 		}
-		t.client = clientWithPool(pool)
+		t.client = config.HTTPClient(pool)
 	}
 	return t, nil
 }
@@ -93,7 +94,7 @@ ARN of gatehouse's own IAM role). See docs/aws-setup.md.`,
 			if r == nil {
 				return fmt.Errorf("no role %q in authz.roles", role)
 			}
-			params := creds.TrustParams{AccountID: accountOf(r.ARN), IssuerURL: f.Creds.Issuer.URL, Principal: principal}
+			params := creds.TrustParams{AccountID: build.ARNAccount(r.ARN), IssuerURL: f.Creds.Issuer.URL, Principal: principal}
 			if r.Mode == creds.ModeBroker && params.IssuerURL == "" {
 				t, err := resolveAWSTarget(f, stateDir)
 				if err != nil {
@@ -204,11 +205,11 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 		return err
 	}
 	// 1 authn
-	dev, err := devContextFor(f, o.stateDir)
+	dev, err := devAuthorityFor(f, o.stateDir)
 	if err != nil {
 		return err
 	}
-	v, err := buildVerifier(f, dev, e.log)
+	v, err := build.Verifier(f, optionsFor(o.configPath, dev, "", e.log))
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,7 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 		return exitError{code: 1}
 	}
 	// 2 authz
-	eng, err := buildPolicy(f, o.configPath)
+	eng, err := build.Policy(f, optionsFor(o.configPath, nil, "", e.log))
 	if err != nil {
 		printProblems(e.stderr, err)
 		return exitError{code: 1}
@@ -234,21 +235,23 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 	if err != nil {
 		return err
 	}
-	issuer, err := buildIssuer(f, target.issuerURL, target.stateDir, e.log)
+	opts := optionsFor(o.configPath, nil, target.stateDir, e.log)
+	issuer, err := build.Issuer(f, target.issuerURL, opts)
 	if err != nil {
 		return err
 	}
-	client, err := stsClient(ctx, f, target.stsURL, target.client)
+	awsCfg, err := build.AWS(ctx, f)
 	if err != nil {
 		return err
 	}
-	broker, err := buildBroker(f, issuer, client, e.log)
+	client := build.STS(awsCfg, target.stsURL, target.client)
+	broker, err := creds.New(build.Creds(f, issuer, client, opts))
 	if err != nil {
 		return err
 	}
 	req := creds.Request{Principal: p, Role: d.Role, Token: raw}
 	if res.Kind == authz.ResourceFunction {
-		req.SessionPolicy = creds.InvokePolicy(functionARN(f, d.Role, res.Name))
+		req.SessionPolicy = creds.InvokePolicy(build.FunctionARN(f, res.Name))
 	}
 	s, err := broker.Credentials(ctx, req)
 	if err != nil {
@@ -280,22 +283,6 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 type staticCreds struct{ c aws.Credentials }
 
 func (s staticCreds) Retrieve(context.Context) (aws.Credentials, error) { return s.c, nil }
-
-// functionARN is the Lambda ARN of a function in the account and region of
-// the role's IAM role.
-func functionARN(f *config.File, role, name string) string {
-	region := f.Creds.STS.Region
-	if region == "" {
-		region = "us-east-1"
-	}
-	account := "000000000000"
-	for _, r := range f.AuthZ.Roles {
-		if r.Name == role {
-			account = accountOf(r.AWSRole)
-		}
-	}
-	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, account, name)
-}
 
 func printCredentials(w io.Writer, format string, d authz.Decision, s *creds.Session) error {
 	c := s.Credentials

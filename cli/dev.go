@@ -1,8 +1,9 @@
 package cli
 
 import (
+	"cmp"
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,10 +14,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 	"golang.org/x/oauth2"
 
 	"gatehouse/authn"
+	"gatehouse/build"
 	"gatehouse/config"
 	"gatehouse/creds"
 	"gatehouse/devkit/devca"
@@ -24,6 +27,7 @@ import (
 	"gatehouse/devkit/runtime"
 	devsts "gatehouse/devkit/sts"
 	"gatehouse/devkit/upstream"
+	"gatehouse/gateway"
 )
 
 type devOptions struct {
@@ -74,28 +78,19 @@ func loadConfig(path string) (*config.File, error) {
 }
 
 func runDev(ctx context.Context, e *env, o devOptions) error {
-	f, err := loadConfig(o.configPath)
+	var f *config.File
+	var err error
+	if o.configPath == "" {
+		f = config.Default()
+		err = f.CheckFor(config.WhereDev)
+	} else {
+		f, err = config.LoadFor(o.configPath, config.WhereDev)
+	}
 	if err != nil {
-		return err
+		printProblems(e.stderr, err)
+		return exitError{code: 1}
 	}
-	if o.listen != "" {
-		f.Dev.IDP.Listen = o.listen
-	}
-	if o.stsListen != "" {
-		f.Dev.STS.Listen = o.stsListen
-	}
-	if o.gatewayListen != "" {
-		f.Dev.Gateway = o.gatewayListen
-	}
-	if o.upListen != "" {
-		f.Dev.Upstream = o.upListen
-	}
-	if o.lambdaListen != "" {
-		f.Dev.Lambda.Listen = o.lambdaListen
-	}
-	if o.adminListen != "" {
-		f.Gateway.AdminListen = o.adminListen
-	}
+	o.override(f)
 	if o.printConfig {
 		b, err := f.Marshal()
 		if err != nil {
@@ -104,201 +99,56 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 		_, err = e.stdout.Write(b)
 		return err
 	}
-	if len(f.Dev.IDP.Tenants) == 0 {
-		return errors.New("dev.idp has no tenants: nothing to serve")
-	}
 	// The policy must compile before anything starts; later changes to the
 	// file (or SIGHUP) reload it without a restart.
-	policy, err := buildPolicy(f, o.configPath)
-	if err != nil {
+	opts := optionsFor(o.configPath, nil, "", e.log)
+	if _, err := build.Policy(f, opts); err != nil {
 		printProblems(e.stderr, err)
 		return exitError{code: 1}
 	}
-	stateDir, err := resolveStateDir(o.stateDir, f.Dev.StateDir)
-	if err != nil {
+	if opts.StateDir, err = resolveStateDir(o.stateDir, f.Dev.StateDir); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return err
 	}
-	ca, err := devca.LoadOrCreate(stateDir)
+	ca, err := devca.LoadOrCreate(opts.StateDir)
 	if err != nil {
 		return fmt.Errorf("local CA: %w", err)
 	}
 	st := &devStack{ctx: ctx, ca: ca, serveErr: make(chan error, 4)}
-	defer st.shutdown()
-	dev := &devContext{caPool: ca.CertPool()}
-	ep := endpoints{CAFile: filepath.Join(stateDir, devca.CertFile)}
-
-	// 1. The identity provider.
-	idpLn, idpURL, err := st.listen("development IdP", f.Dev.IDP.Listen, f.Dev.IDP.TLSEnabled())
-	if err != nil {
-		return err
-	}
-	dev.baseURL = idpURL
-	srv, err := idp.New(idpConfig(f.Dev.IDP, dev.baseURL, filepath.Join(stateDir, "idp"), e.log))
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	st.serve(srv.Handler(), idpLn)
-	tenant := f.Dev.IDP.Tenants[0].ID
-	ep.IDP, ep.Tenant, ep.Issuer = dev.baseURL, tenant, srv.Issuer(tenant)
-	if err := waitAnswering(ctx, clientFor(dev), ep.Issuer+"/.well-known/openid-configuration", st.serveErr); err != nil {
-		return err
-	}
-	// The configuration's own issuers must work against what we serve: check
-	// now, so a broken dev configuration fails at start, not at first use.
-	v, err := buildVerifier(f, dev, e.log)
-	if err != nil {
-		return err
-	}
-	if err := v.Refresh(ctx); err != nil {
-		return fmt.Errorf("the configured issuers cannot use the development IdP: %w", err)
-	}
-
-	// 2. The gateway's listener: its URL is gatehouse's own issuer for AWS.
-	gwLn, gwTLS, gwURL, err := st.listenTCP("development gateway", f.Dev.Gateway, true)
-	if err != nil {
-		return err
-	}
-	issuer, err := buildIssuer(f, gwURL, stateDir, e.log)
-	if err != nil {
-		return err
-	}
-	ep.Gateway, ep.GatehouseIssuer = gwURL, issuer.URL()
-
-	// 3. The local STS, trusting gatehouse's issuer and the IdP.
-	stsCfg, notes, err := devSTSConfig(f, issuer.URL(), srv, clientFor(dev), e.log)
-	if err != nil {
-		return err
-	}
-	for _, n := range notes {
-		fmt.Fprintln(e.stderr, "gatehouse dev:", n)
-	}
-	stsSrv, err := devsts.New(stsCfg)
-	if err != nil {
-		return fmt.Errorf("local STS: %w", err)
-	}
-	stsLn, stsURL, err := st.listen("local STS", f.Dev.STS.Listen, true)
-	if err != nil {
-		return err
-	}
-	st.serve(stsSrv.Handler(), stsLn)
-	ep.STS = stsURL
-	stsAPI, err := stsClient(ctx, f, stsURL, clientFor(dev))
-	if err != nil {
-		return err
-	}
-	broker, err := buildBroker(f, issuer, stsAPI, e.log)
-	if err != nil {
-		return err
-	}
-	execBroker, err := creds.New(creds.Config{Roles: execRoles(f), Issuer: issuer, STS: stsAPI, Logger: e.log})
-	if err != nil {
-		return err
-	}
-
-	// 4. The local Lambda host.
-	base := "."
-	if o.configPath != "" {
-		base = filepath.Dir(o.configPath)
-	}
-	// Functions reach the local STS, and functions that verify tokens
-	// themselves (lambdaauth, authority "dev") the development IdP.
-	fnEnv := map[string]string{"AWS_ENDPOINT_URL_STS": stsURL, "AWS_CA_BUNDLE": ep.CAFile, "GATEHOUSE_DEV_IDP": dev.baseURL}
-	functions, fnNotes := devFunctions(f, base, fnEnv)
-	for _, n := range fnNotes {
-		fmt.Fprintln(e.stderr, "gatehouse dev:", n)
-	}
-	host, err := runtime.New(runtime.Config{
-		Functions: functions, Region: region(f), AccountID: account(f), StateDir: filepath.Join(stateDir, "lambda"),
-		STS: stsSrv, Credentials: execCredentials(execBroker, issuer.URL()), Logger: e.log,
-	})
-	if err != nil {
-		return fmt.Errorf("local Lambda host: %w", err)
-	}
-	defer host.Close()
-	if err := host.Start(ctx); err != nil {
-		return fmt.Errorf("local Lambda host: %w", err)
-	}
-	lambdaLn, lambdaURL, err := st.listen("local Lambda host", f.Dev.Lambda.Listen, true)
-	if err != nil {
-		return err
-	}
-	st.serve(host.Handler(), lambdaLn, true)
-	ep.Lambda = lambdaURL
-
-	// 5. The audit trail and the gateway itself.
-	rec, sink, pseudo, err := buildRecorder(ctx, f, stateDir, e.log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		rec.Close()
-		sink.Close()
-	}()
-	if f.Audit.Retention > 0 {
-		go pruneAudit(ctx, sink, f.Audit.Retention, resolveAuditFiles(f, stateDir).signingKey, e.log)
-	}
-	// 6. The development HTTP upstream, verifying the assertions it gets
-	// with gatehouse's issuer keys as a real upstream would.
-	upLn, upURL, err := st.listen("development upstream", f.Dev.Upstream, false)
-	if err != nil {
-		return err
-	}
-	upVerifier, err := authn.NewVerifier(authn.Config{Logger: e.log, Issuers: []authn.IssuerConfig{{
-		Name: "gatehouse", Issuer: issuer.URL(), Audiences: []string{upURL}, HTTPClient: clientFor(dev),
-		Claims: authn.ClaimNames{Tenant: "tid"},
-	}}})
-	if err != nil {
-		return err
-	}
-	st.serve(upstream.Handler(upstream.Config{Verifier: upVerifier, Logger: e.log}), upLn)
-	ep.Upstream = upURL
-
-	parts := gatewayParts{
-		verifier: v, policy: policy, broker: broker, recorder: rec, pseudo: pseudo,
-		lambdaURL: lambdaURL, client: clientFor(dev), publicURL: gwURL, log: e.log,
-		issuer: issuer, devUpstream: upURL,
-	}
-	parts.issuerURL, parts.issuers = issuerURLs(f, ep.Issuer)
-	gw, err := buildGateway(f, parts)
-	if err != nil {
-		return err
-	}
-	st.run(gw.NewServer(gatewayMux(issuer, gw.Handler())), gw.Listener(gwLn, gwTLS))
-	// Metrics and health for operators, on a listener of their own.
-	if f.Gateway.AdminListen != config.AdminOff {
-		addr := f.Gateway.AdminListen
-		if addr == "" {
-			addr = "127.0.0.1:0"
-		}
-		adminLn, adminURL, err := st.listen("admin listener", addr, false)
-		if err != nil {
+	defer st.shutdown() // every listener and server, also after a failed start
+	l := &devLoop{e: e, f: f, o: o, st: st, opts: opts,
+		ep: endpoints{CAFile: filepath.Join(opts.StateDir, devca.CertFile)}}
+	defer l.close()
+	for _, start := range []func(context.Context) error{l.startIDP, l.startIssuer, l.startSTS, l.startLambda, l.startUpstream, l.startGateway} {
+		if err := start(ctx); err != nil {
 			return err
 		}
-		st.serve(gw.AdminHandler(), adminLn)
-		ep.Admin = adminURL
-	}
-	if err := waitAnswering(ctx, clientFor(dev), ep.GatehouseIssuer+"/.well-known/openid-configuration", st.serveErr); err != nil {
-		return err
 	}
 
 	// The banner first: whoever waits for the ready file may read it.
-	printBanner(e.stdout, f, ep, stateDir, bannerToken(ctx, f, ep, clientFor(dev), e))
-	epPath := filepath.Join(stateDir, endpointsFile)
-	if err := writeJSONFile(epPath, ep); err != nil {
+	printBanner(e.stdout, f, l.ep, opts.StateDir, bannerToken(ctx, f, l.ep, devClient(l.opts.Dev), e))
+	epPath := filepath.Join(opts.StateDir, endpointsFile)
+	if err := writeJSONFile(epPath, l.ep); err != nil {
 		return err
 	}
 	defer os.Remove(epPath)
 	if o.readyFile != "" {
-		if err := writeJSONFile(o.readyFile, ep); err != nil {
+		if err := writeJSONFile(o.readyFile, l.ep); err != nil {
 			return err
 		}
 	}
-	watcher := &policyWatcher{path: o.configPath, eng: policy, gw: gw, parts: parts, log: e.log, interval: time.Second}
-	go watcher.run(ctx, f)
+	rl := &reloader{path: o.configPath, where: config.WhereDev, opts: l.opts, log: e.log, interval: time.Second,
+		apply: func(ctx context.Context, nf *config.File) error {
+			o.override(nf) // the listeners stay where they are
+			snap, err := l.stack.snapshot(ctx, nf)
+			if err != nil {
+				return err
+			}
+			return l.gw.Swap(snap)
+		}}
+	go rl.run(ctx, f)
 
 	select {
 	case <-ctx.Done():
@@ -309,11 +159,204 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 }
 
-func clientFor(dev *devContext) *http.Client {
-	if dev.caPool != nil {
-		return clientWithPool(dev.caPool)
+// override applies the command line's listen addresses to f.
+func (o devOptions) override(f *config.File) {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
 	}
-	return &http.Client{Timeout: 10 * time.Second}
+	set(&f.Dev.IDP.Listen, o.listen)
+	set(&f.Dev.STS.Listen, o.stsListen)
+	set(&f.Dev.Gateway, o.gatewayListen)
+	set(&f.Dev.Upstream, o.upListen)
+	set(&f.Dev.Lambda.Listen, o.lambdaListen)
+	set(&f.Gateway.AdminListen, o.adminListen)
+}
+
+// devLoop is the local loop as it starts, one service after the other,
+// each knowing the URLs of those before it.
+type devLoop struct {
+	e    *env
+	f    *config.File
+	o    devOptions
+	st   *devStack
+	opts build.Options // opts.Dev: the IdP, once it listens
+	ep   endpoints
+
+	idp        *idp.Server
+	gwLn       net.Listener
+	gwTLS      *tls.Config
+	stsSrv     *devsts.Server
+	stsAPI     *sts.Client
+	host       *runtime.Host
+	stack      *gatewayStack
+	gw         *gateway.Gateway
+	closeFuncs []func()
+}
+
+func (l *devLoop) close() {
+	for i := len(l.closeFuncs) - 1; i >= 0; i-- {
+		l.closeFuncs[i]()
+	}
+}
+
+// startIDP starts the development IdP, and checks that the configured
+// issuers accept what it serves, so a broken dev configuration fails at
+// start rather than at first use.
+func (l *devLoop) startIDP(ctx context.Context) error {
+	idpLn, idpURL, err := l.st.listen("development IdP", l.f.Dev.IDP.Listen, l.f.Dev.IDP.TLSEnabled())
+	if err != nil {
+		return err
+	}
+	l.opts.Dev = &config.DevAuthority{BaseURL: idpURL, CAPool: l.st.ca.CertPool()}
+	if l.idp, err = idp.New(idpConfig(l.f.Dev.IDP, idpURL, filepath.Join(l.opts.StateDir, "idp"), l.e.log)); err != nil {
+		return err
+	}
+	l.closeFuncs = append(l.closeFuncs, func() { l.idp.Close() })
+	l.st.serve(l.idp.Handler(), idpLn)
+	tenant := l.f.Dev.IDP.Tenants[0].ID
+	l.ep.IDP, l.ep.Tenant, l.ep.Issuer = idpURL, tenant, l.idp.Issuer(tenant)
+	if err := waitAnswering(ctx, devClient(l.opts.Dev), l.ep.Issuer+"/.well-known/openid-configuration", l.st.serveErr); err != nil {
+		return err
+	}
+	v, err := build.Verifier(l.f, l.opts)
+	if err != nil {
+		return err
+	}
+	if err := v.Refresh(ctx); err != nil {
+		return fmt.Errorf("the configured issuers cannot use the development IdP: %w", err)
+	}
+	return nil
+}
+
+// startIssuer opens the gateway's listener, whose URL is gatehouse's own
+// issuer for AWS.
+func (l *devLoop) startIssuer(context.Context) error {
+	var gwURL string
+	var err error
+	if l.gwLn, l.gwTLS, gwURL, err = l.st.listenTCP("development gateway", l.f.Dev.Gateway, true); err != nil {
+		return err
+	}
+	issuer, err := build.Issuer(l.f, gwURL, l.opts)
+	if err != nil {
+		return err
+	}
+	l.stack = &gatewayStack{opts: l.opts, issuer: issuer, publicURL: gwURL, devIssuer: l.ep.Issuer,
+		client: devClient(l.opts.Dev), log: l.e.log}
+	l.ep.Gateway, l.ep.GatehouseIssuer = gwURL, issuer.URL()
+	return nil
+}
+
+// startSTS starts the local STS, trusting gatehouse's issuer and the IdP,
+// and the broker that calls it.
+func (l *devLoop) startSTS(ctx context.Context) error {
+	stsCfg, notes, err := devSTSConfig(l.f, l.stack.issuer.URL(), l.idp, devClient(l.opts.Dev), l.e.log)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(l.e.stderr, "gatehouse dev:", n)
+	}
+	if l.stsSrv, err = devsts.New(stsCfg); err != nil {
+		return fmt.Errorf("local STS: %w", err)
+	}
+	stsLn, stsURL, err := l.st.listen("local STS", l.f.Dev.STS.Listen, true)
+	if err != nil {
+		return err
+	}
+	l.st.serve(l.stsSrv.Handler(), stsLn)
+	l.ep.STS = stsURL
+	awsCfg, err := build.AWS(ctx, l.f)
+	if err != nil {
+		return err
+	}
+	l.stsAPI = build.STS(awsCfg, stsURL, devClient(l.opts.Dev))
+	l.stack.broker, err = creds.New(build.Creds(l.f, l.stack.issuer, l.stsAPI, l.opts))
+	return err
+}
+
+// startLambda starts the local Lambda host with the dev functions, which
+// reach the local STS and, when they verify tokens themselves (lambdaauth,
+// authority "dev"), the development IdP.
+func (l *devLoop) startLambda(ctx context.Context) error {
+	execBroker, err := creds.New(creds.Config{Roles: execRoles(l.f), Issuer: l.stack.issuer, STS: l.stsAPI, Logger: l.e.log})
+	if err != nil {
+		return err
+	}
+	base := "."
+	if l.o.configPath != "" {
+		base = filepath.Dir(l.o.configPath)
+	}
+	fnEnv := map[string]string{"AWS_ENDPOINT_URL_STS": l.ep.STS, "AWS_CA_BUNDLE": l.ep.CAFile, "GATEHOUSE_DEV_IDP": l.ep.IDP}
+	functions, notes := devFunctions(l.f, base, fnEnv)
+	for _, n := range notes {
+		fmt.Fprintln(l.e.stderr, "gatehouse dev:", n)
+	}
+	l.host, err = runtime.New(runtime.Config{
+		Functions: functions, Region: build.Region(l.f), AccountID: cmp.Or(build.Account(l.f), devAccount),
+		StateDir: filepath.Join(l.opts.StateDir, "lambda"), STS: l.stsSrv,
+		Credentials: execCredentials(execBroker, l.stack.issuer.URL()), Logger: l.e.log,
+	})
+	if err != nil {
+		return fmt.Errorf("local Lambda host: %w", err)
+	}
+	l.closeFuncs = append(l.closeFuncs, func() { l.host.Close() })
+	if err := l.host.Start(ctx); err != nil {
+		return fmt.Errorf("local Lambda host: %w", err)
+	}
+	ln, url, err := l.st.listen("local Lambda host", l.f.Dev.Lambda.Listen, true)
+	if err != nil {
+		return err
+	}
+	l.st.serve(l.host.Handler(), ln, true)
+	l.ep.Lambda, l.stack.lambdaURL = url, url
+	return nil
+}
+
+// startUpstream starts the development HTTP upstream, verifying the
+// assertions it gets with gatehouse's issuer keys as a real upstream would.
+func (l *devLoop) startUpstream(context.Context) error {
+	ln, url, err := l.st.listen("development upstream", l.f.Dev.Upstream, false)
+	if err != nil {
+		return err
+	}
+	v, err := authn.NewVerifier(authn.Config{Logger: l.e.log, Issuers: []authn.IssuerConfig{{
+		Name: "gatehouse", Issuer: l.stack.issuer.URL(), Audiences: []string{url}, HTTPClient: devClient(l.opts.Dev),
+		Claims: authn.ClaimNames{Tenant: "tid"},
+	}}})
+	if err != nil {
+		return err
+	}
+	l.st.serve(upstream.Handler(upstream.Config{Verifier: v, Logger: l.e.log}), ln)
+	l.ep.Upstream, l.stack.devUpstream = url, url
+	return nil
+}
+
+// startGateway opens the audit trail and starts the gateway on its
+// listener, with the admin listener beside it.
+func (l *devLoop) startGateway(ctx context.Context) error {
+	trail, err := build.AuditTrail(ctx, l.f, l.opts)
+	if err != nil {
+		return err
+	}
+	l.stack.trail = trail
+	l.closeFuncs = append(l.closeFuncs, func() { trail.Close() })
+	go trail.Prune(ctx, l.f.Audit.Retention, l.e.log)
+	if l.gw, err = l.stack.newGateway(ctx, l.f); err != nil {
+		return err
+	}
+	l.st.run(l.gw.NewServer(gatewayMux(l.stack.issuer, l.gw.Handler())), l.gw.Listener(l.gwLn, l.gwTLS))
+	// Metrics and health for operators, on a listener of their own.
+	if l.f.Gateway.AdminListen != config.AdminOff {
+		adminLn, adminURL, err := l.st.listen("admin listener", cmp.Or(l.f.Gateway.AdminListen, "127.0.0.1:0"), false)
+		if err != nil {
+			return err
+		}
+		l.st.serve(l.gw.AdminHandler(), adminLn)
+		l.ep.Admin = adminURL
+	}
+	return waitAnswering(ctx, devClient(l.opts.Dev), l.ep.GatehouseIssuer+"/.well-known/openid-configuration", l.st.serveErr)
 }
 
 // waitAnswering polls url until it answers 200, for at most 10 s.

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/build"
 	"gatehouse/config"
 	"gatehouse/creds"
 	"gatehouse/devkit/devca"
 	"gatehouse/devkit/idp"
 	devsts "gatehouse/devkit/sts"
+	"gatehouse/mint"
 )
 
 // devStack runs the servers of `gatehouse dev` and shuts them down together.
@@ -105,7 +107,7 @@ func (st *devStack) shutdown() {
 
 // gatewayMux serves gatehouse's own OIDC issuer (discovery and keys, for
 // broker mode) beside the gateway's routes.
-func gatewayMux(issuer *creds.Issuer, gw http.Handler) http.Handler {
+func gatewayMux(issuer *mint.Issuer, gw http.Handler) http.Handler {
 	if issuer == nil {
 		return gw
 	}
@@ -115,7 +117,7 @@ func gatewayMux(issuer *creds.Issuer, gw http.Handler) http.Handler {
 		prefix = u.Path
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == prefix+creds.DiscoveryPath || r.URL.Path == prefix+creds.JWKSPath {
+		if r.URL.Path == prefix+mint.DiscoveryPath || r.URL.Path == prefix+mint.JWKSPath {
 			is.ServeHTTP(w, r)
 			return
 		}
@@ -151,7 +153,7 @@ func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Cl
 	expand := strings.NewReplacer("${gatehouse_issuer}", strings.TrimPrefix(issuerURL, "https://"), "${idp_issuer}", strings.TrimPrefix(idpIssuer, "https://"))
 	seen := map[string]bool{}
 	add := func(arn string, trust []byte, invoke []string) error {
-		acct := accountOf(arn)
+		acct := build.ARNAccount(arn)
 		if cfg.AccountID == "" {
 			cfg.AccountID = acct
 		} else if acct != cfg.AccountID {
@@ -169,14 +171,14 @@ func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Cl
 			return nil
 		}
 		seen[arn] = true
-		cfg.Roles = append(cfg.Roles, devsts.Role{Name: roleNameOf(arn), TrustPolicy: trust, Invoke: invoke})
+		cfg.Roles = append(cfg.Roles, devsts.Role{Name: build.RoleName(arn), TrustPolicy: trust, Invoke: invoke})
 		return nil
 	}
 	for _, r := range append(f.CredsRoles(), execRoles(f)...) {
 		if seen[r.ARN] {
 			continue // several logical roles may share one IAM role
 		}
-		params := creds.TrustParams{AccountID: accountOf(r.ARN), IssuerURL: issuerURL, ProviderURL: idpIssuer}
+		params := creds.TrustParams{AccountID: build.ARNAccount(r.ARN), IssuerURL: issuerURL, ProviderURL: idpIssuer}
 		if len(audiences) > 0 {
 			params.Audience = audiences[0]
 		}

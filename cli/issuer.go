@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"gatehouse/build"
 )
 
 func newIssuerCmd(e *env) *cobra.Command {
@@ -38,7 +40,7 @@ service-account issuer) and registered as an IAM OIDC provider.`,
 				}
 				url = ep.GatehouseIssuer
 			}
-			is, err := buildIssuer(f, url, dir, e.log)
+			is, err := build.Issuer(f, url, optionsFor(configPath, nil, dir, e.log))
 			if err != nil {
 				return err
 			}

@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"gatehouse/authn"
 	"gatehouse/authz"
+	"gatehouse/build"
 	"gatehouse/config"
 )
 
@@ -31,33 +30,7 @@ func newPolicyCmd(e *env) *cobra.Command {
 // read relative to the configuration file (or the working directory for the
 // embedded configuration).
 func buildPolicy(f *config.File, configPath string) (*authz.Engine, error) {
-	files, err := readPolicyFiles(f, configPath)
-	if err != nil {
-		return nil, err
-	}
-	return authz.New(f.AuthZ.Runtime(files))
-}
-
-func readPolicyFiles(f *config.File, configPath string) ([]authz.PolicyFile, error) {
-	base := "."
-	if configPath != "" {
-		base = filepath.Dir(configPath)
-	}
-	var files []authz.PolicyFile
-	var errs []error
-	for _, p := range f.AuthZ.PolicyFiles {
-		path := p
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(base, p)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("authz.policy_files: %w", err))
-			continue
-		}
-		files = append(files, authz.PolicyFile{Name: path, Text: b})
-	}
-	return files, errors.Join(errs...)
+	return build.Policy(f, optionsFor(configPath, nil, "", nil))
 }
 
 // printProblems lists every problem of err, one per line.
@@ -200,11 +173,11 @@ func runExplain(ctx context.Context, e *env, o explainOptions) error {
 			}
 			raw = string(b)
 		}
-		dev, err := devContextFor(f, o.stateDir)
+		dev, err := devAuthorityFor(f, o.stateDir)
 		if err != nil {
 			return err
 		}
-		v, err := buildVerifier(f, dev, e.log)
+		v, err := build.Verifier(f, optionsFor(o.configPath, dev, "", e.log))
 		if err != nil {
 			return err
 		}

@@ -5,25 +5,25 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"gatehouse/authz"
+	"gatehouse/build"
 	"gatehouse/config"
-	"gatehouse/gateway"
 )
 
-// policyWatcher re-reads the configuration file when it or one of its Cedar
-// files changes, or on SIGHUP, and swaps the new policy into the engine and
-// the new routes into the gateway (requests in flight finish on what they
-// started with). A broken file leaves both in place and logs every problem.
-// Other sections (issuers, credentials, audit) take effect on restart.
-type policyWatcher struct {
+// reloader re-reads the configuration file when it or one of its Cedar files
+// changes, or on SIGHUP, and hands the new version to apply, which builds
+// what it needs to the side and swaps it in at once (requests in flight
+// finish on what they started with). A broken file, or one apply refuses,
+// leaves everything as it was and logs every problem. Credentials and the
+// audit trail take effect on restart.
+type reloader struct {
 	path     string // configuration file; "" for the embedded one (SIGHUP only)
-	eng      *authz.Engine
-	gw       *gateway.Gateway // nil: policy only
-	parts    gatewayParts     // what the gateway's routes are built with
+	where    config.Where
+	opts     build.Options
+	apply    func(context.Context, *config.File) error
 	log      *slog.Logger
 	interval time.Duration
 	seen     map[string]fileStamp
@@ -34,18 +34,11 @@ type fileStamp struct {
 	size int64
 }
 
-func (w *policyWatcher) files(f *config.File) []string {
+func (w *reloader) files(f *config.File) []string {
 	if w.path == "" {
 		return nil
 	}
-	out := []string{w.path}
-	for _, p := range f.AuthZ.PolicyFiles {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(filepath.Dir(w.path), p)
-		}
-		out = append(out, p)
-	}
-	return out
+	return append([]string{w.path}, build.PolicyFiles(f, w.opts)...)
 }
 
 func stamps(paths []string) map[string]fileStamp {
@@ -72,8 +65,8 @@ func changed(old, cur map[string]fileStamp) bool {
 	return false
 }
 
-// run watches until ctx ends. f is the configuration the engine was built from.
-func (w *policyWatcher) run(ctx context.Context, f *config.File) {
+// run watches until ctx ends. f is the configuration running now.
+func (w *reloader) run(ctx context.Context, f *config.File) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -85,12 +78,12 @@ func (w *policyWatcher) run(ctx context.Context, f *config.File) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			w.reload("SIGHUP")
+			w.reload(ctx, "SIGHUP")
 		case <-tick.C:
 			cur := stamps(w.watched())
 			if changed(w.seen, cur) {
 				w.seen = cur
-				w.reload("file change")
+				w.reload(ctx, "file change")
 			}
 		}
 	}
@@ -98,7 +91,7 @@ func (w *policyWatcher) run(ctx context.Context, f *config.File) {
 
 // watched lists the files to stat now: the ones last seen (the configuration
 // names its Cedar files, which a reload may change).
-func (w *policyWatcher) watched() []string {
+func (w *reloader) watched() []string {
 	out := make([]string, 0, len(w.seen))
 	for p := range w.seen {
 		out = append(out, p)
@@ -106,35 +99,36 @@ func (w *policyWatcher) watched() []string {
 	return out
 }
 
-func (w *policyWatcher) reload(why string) {
-	f, err := loadConfig(w.path)
+func (w *reloader) reload(ctx context.Context, why string) {
+	var f *config.File
+	var err error
+	if w.path == "" {
+		f = config.Default()
+	} else {
+		f, err = config.LoadFor(w.path, w.where)
+	}
 	if err == nil {
-		var files []authz.PolicyFile
-		var routes []gateway.Route
-		if files, err = readPolicyFiles(f, w.path); err == nil && w.gw != nil {
-			routes, err = buildRoutes(f, w.parts)
-		}
-		if err == nil {
-			err = w.eng.Reload(f.AuthZ.Runtime(files))
-		}
-		if err == nil && w.gw != nil {
-			err = w.gw.SetRoutes(routes)
-		}
 		w.seen = stamps(w.files(f))
+		err = w.apply(ctx, f)
 	}
 	if err != nil {
-		var problems []string
-		for _, p := range config.Problems(err) {
-			problems = append(problems, p.Error())
-		}
-		for _, p := range authz.Problems(err) {
-			problems = append(problems, p.Error())
-		}
-		if len(problems) == 0 {
-			problems = []string{err.Error()}
-		}
-		w.log.Error("policy reload failed; the previous policy stays in force", "trigger", why, "problems", problems)
+		w.log.Error("policy reload failed; the running configuration (policy, routes, issuers) stays in force, whole", "trigger", why, "problems", problemList(err))
 		return
 	}
 	w.log.Info("policy reloaded", "trigger", why, "roles", len(f.AuthZ.Roles), "rules", len(f.AuthZ.Rules), "routes", len(f.Gateway.Routes))
+}
+
+// problemList is every problem of err, as text.
+func problemList(err error) []string {
+	var out []string
+	for _, p := range config.Problems(err) {
+		out = append(out, p.Error())
+	}
+	for _, p := range authz.Problems(err) {
+		out = append(out, p.Error())
+	}
+	if len(out) == 0 {
+		out = []string{err.Error()}
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"gatehouse/build"
 	"gatehouse/config"
 	"gatehouse/creds"
 )
@@ -38,106 +39,51 @@ The policy reloads when FILE or its Cedar files change, or on SIGHUP.`,
 	return cmd
 }
 
-// needsIssuer reports whether gatehouse's own issuer is needed: for broker
-// mode credentials, and to sign the identity assertions upstreams receive.
-func needsIssuer(f *config.File) bool {
-	for _, r := range f.CredsRoles() {
-		if r.Mode == creds.ModeBroker {
-			return true
-		}
-	}
-	for _, rt := range f.Gateway.Routes {
-		if rt.Upstream != nil {
-			return true
-		}
-	}
-	return false
-}
-
 func runServe(ctx context.Context, e *env, configPath string) error {
-	f, err := config.Load(configPath)
+	f, err := config.LoadFor(configPath, config.WhereServe)
 	if err != nil {
 		printProblems(e.stderr, err)
 		return exitError{code: 1}
 	}
-	if f.Creds.STS.Endpoint == config.EndpointDev {
-		return errors.New(`creds.sts.endpoint "dev" names the local STS of 'gatehouse dev'`)
-	}
-	if len(f.Gateway.Routes) == 0 {
-		return errors.New("gateway.routes is empty: nothing to serve")
-	}
-	v, err := buildVerifier(f, nil, e.log)
-	if err != nil {
-		return err
-	}
-	if err := v.Refresh(ctx); err != nil {
-		// Not fatal: /readyz says not ready and tokens get 503 until keys load.
-		e.log.Error("serve: issuer keys not loaded yet", "err", err)
-	}
-	policy, err := buildPolicy(f, configPath)
-	if err != nil {
-		printProblems(e.stderr, err)
-		return exitError{code: 1}
-	}
-	var issuer *creds.Issuer
-	if needsIssuer(f) {
-		if issuer, err = buildIssuer(f, f.Creds.Issuer.URL, "", e.log); err != nil {
+	opts := optionsFor(configPath, nil, "", e.log)
+	stack := &gatewayStack{opts: opts, publicURL: f.Gateway.PublicURL, log: e.log}
+	if f.NeedsIssuer() {
+		if stack.issuer, err = build.Issuer(f, f.Creds.Issuer.URL, opts); err != nil {
 			return err
 		}
 	}
-	stsAPI, err := stsClient(ctx, f, f.Creds.STS.Endpoint, nil)
+	awsCfg, err := build.AWS(ctx, f)
 	if err != nil {
 		return err
 	}
-	broker, err := buildBroker(f, issuer, stsAPI, e.log)
-	if err != nil {
+	if stack.broker, err = creds.New(build.Creds(f, stack.issuer, build.STS(awsCfg, f.Creds.STS.Endpoint, nil), opts)); err != nil {
 		return err
 	}
-	rec, sink, pseudo, err := buildRecorder(ctx, f, "", e.log)
-	if err != nil {
+	if stack.trail, err = build.AuditTrail(ctx, f, opts); err != nil {
 		return err
 	}
-	defer func() {
-		rec.Close()
-		sink.Close()
-	}()
-	if f.Audit.Retention > 0 {
-		go pruneAudit(ctx, sink, f.Audit.Retention, resolveAuditFiles(f, "").signingKey, e.log)
-	}
-	issuerURL, issuers := issuerURLs(f, "")
-	parts := gatewayParts{
-		verifier: v, policy: policy, broker: broker, recorder: rec, pseudo: pseudo,
-		publicURL: f.Gateway.PublicURL, issuers: issuers, issuerURL: issuerURL, log: e.log, issuer: issuer,
-	}
-	gw, err := buildGateway(f, parts)
+	defer stack.trail.Close()
+	go stack.trail.Prune(ctx, f.Audit.Retention, e.log)
+	gw, err := stack.newGateway(ctx, f)
 	if err != nil {
-		return err
+		printProblems(e.stderr, err)
+		return exitError{code: 1}
 	}
 
-	listen := f.Gateway.Listen
-	if listen == "" {
-		listen = ":8443"
-	}
-	tlsOn := f.Gateway.TLSCertFile != ""
-	if !tlsOn {
-		host, _, err := net.SplitHostPort(listen)
-		if err != nil || !isLoopbackHost(host) {
-			return fmt.Errorf("gateway.listen %q: without tls_cert_file and tls_key_file, serve listens only on a loopback address (bearer tokens never cross a network in clear)", listen)
-		}
-	}
 	var tlsCfg *tls.Config
+	tlsOn := f.Gateway.TLSCertFile != ""
 	if tlsOn {
-		cert, err := tls.LoadX509KeyPair(f.Gateway.TLSCertFile, f.Gateway.TLSKeyFile)
+		cert, err := tls.LoadX509KeyPair(opts.Path(f.Gateway.TLSCertFile), opts.Path(f.Gateway.TLSKeyFile))
 		if err != nil {
 			return fmt.Errorf("gateway.tls_cert_file, tls_key_file: %w", err)
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", f.Gateway.ListenAddr())
 	if err != nil {
 		return err
 	}
-	hs := gw.NewServer(gatewayMux(issuer, gw.Handler()))
+	hs := gw.NewServer(gatewayMux(stack.issuer, gw.Handler()))
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- hs.Serve(gw.Listener(ln, tlsCfg)) }()
 	admin, err := serveAdmin(f.Gateway.AdminListen, gw.AdminHandler(), serveErr, e)
@@ -145,8 +91,15 @@ func runServe(ctx context.Context, e *env, configPath string) error {
 		hs.Close()
 		return err
 	}
-	watcher := &policyWatcher{path: configPath, eng: policy, gw: gw, parts: parts, log: e.log, interval: time.Second}
-	go watcher.run(ctx, f)
+	rl := &reloader{path: configPath, where: config.WhereServe, opts: opts, log: e.log, interval: time.Second,
+		apply: func(ctx context.Context, f *config.File) error {
+			snap, err := stack.snapshot(ctx, f)
+			if err != nil {
+				return err
+			}
+			return gw.Swap(snap)
+		}}
+	go rl.run(ctx, f)
 	e.log.Info("serve: gateway listening", "addr", ln.Addr().String(), "tls", tlsOn, "routes", len(f.Gateway.Routes))
 	fmt.Fprintf(e.stderr, "gatehouse serving %d routes on %s\n", len(f.Gateway.Routes), ln.Addr())
 	select {

@@ -89,11 +89,11 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 	}
 	client := &http.Client{}
 	if caFile != "" {
-		pool, err := loadCAPool(caFile, false)
+		pool, err := config.LoadCAPool(caFile, false)
 		if err != nil {
 			return err
 		}
-		client = clientWithPool(pool)
+		client = config.HTTPClient(pool)
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, client)
 	tokenURL, err := discoverTokenEndpoint(ctx, client, issuer)

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse/authn"
-	"gatehouse/config"
+	"gatehouse/build"
 )
 
 func newVerifyCmd(e *env) *cobra.Command {
@@ -47,11 +47,11 @@ func runVerify(ctx context.Context, e *env, configPath, stateDir, arg string) er
 	if err != nil {
 		return err
 	}
-	dev, err := devContextFor(f, stateDir)
+	dev, err := devAuthorityFor(f, stateDir)
 	if err != nil {
 		return err
 	}
-	v, err := buildVerifier(f, dev, e.log)
+	v, err := build.Verifier(f, optionsFor(configPath, dev, "", e.log))
 	if err != nil {
 		return err
 	}
@@ -70,33 +70,4 @@ func runVerify(ctx context.Context, e *env, configPath, stateDir, arg string) er
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(p)
-}
-
-// devContextFor resolves the "dev" authority through the state directory of
-// a running `gatehouse dev`, if the configuration uses it.
-func devContextFor(f *config.File, stateDir string) (*devContext, error) {
-	uses := false
-	for _, is := range f.AuthN.Issuers {
-		if is.Entra != nil && is.Entra.Authority == config.AuthorityDev {
-			uses = true
-		}
-	}
-	if !uses {
-		return nil, nil
-	}
-	dir, err := resolveStateDir(stateDir, f.Dev.StateDir)
-	if err != nil {
-		return nil, err
-	}
-	ep, err := readEndpoints(dir)
-	if err != nil {
-		return nil, err
-	}
-	dev := &devContext{baseURL: ep.IDP}
-	if ep.CAFile != "" {
-		if dev.caPool, err = loadCAPool(ep.CAFile, false); err != nil {
-			return nil, err
-		}
-	}
-	return dev, nil
 }

@@ -23,6 +23,7 @@ const (
 	DefaultLambdaListen       = "127.0.0.1:9445"
 	DefaultUpstreamListen     = "127.0.0.1:9446"
 	DefaultSessionDuration    = time.Hour
+	DefaultFunctionTimeout    = 3 * time.Second // Lambda's own default
 )
 
 // ApplyDefaults replaces each zero value that stands for a default with that
@@ -76,6 +77,9 @@ func (f *File) ApplyDefaults() {
 	setDefault(&f.Dev.Gateway, DefaultGatewayListen)
 	setDefault(&f.Dev.Lambda.Listen, DefaultLambdaListen)
 	setDefault(&f.Dev.Upstream, DefaultUpstreamListen)
+	for i := range f.Dev.Lambda.Functions {
+		setDefault(&f.Dev.Lambda.Functions[i].Timeout, DefaultFunctionTimeout)
+	}
 
 	idp := &f.Dev.IDP
 	setDefault(&idp.Listen, DefaultListen)

@@ -19,7 +19,11 @@ const MaxFileSize = 1 << 20
 
 // Load reads the configuration file at path and parses it with Parse,
 // naming it path in problems.
-func Load(path string) (*File, error) {
+func Load(path string) (*File, error) { return LoadFor(path, "") }
+
+// LoadFor is Load with the checks of where the file runs (CheckFor), each
+// problem located in the file.
+func LoadFor(path string, w Where) (*File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -29,7 +33,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	return ParseFor(path, data, w)
 }
 
 // Parse decodes a configuration file strictly, applies defaults and
@@ -41,7 +45,11 @@ func Load(path string) (*File, error) {
 // problem Validate finds in a field that could not be decoded is left out,
 // as the decoding problem already names that field. Parse returns a File
 // only if there is no problem; it does no I/O.
-func Parse(name string, data []byte) (*File, error) {
+func Parse(name string, data []byte) (*File, error) { return ParseFor(name, data, "") }
+
+// ParseFor is Parse with the checks of where the file runs (CheckFor); ""
+// means none. All problems, Validate's and these, are reported at once.
+func ParseFor(name string, data []byte, w Where) (*File, error) {
 	f, d := decode(name, data)
 	if f == nil {
 		return nil, joinProblems(d.problems)
@@ -54,7 +62,7 @@ func Parse(name string, data []byte) (*File, error) {
 		}
 	}
 	problems := d.problems
-	for _, p := range Problems(f.Validate()) {
+	for _, p := range append(Problems(f.Validate()), f.checkFor(w)...) {
 		if within(p.Field, undecoded) {
 			continue
 		}

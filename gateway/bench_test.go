@@ -20,8 +20,8 @@ import (
 	"gatehouse/audit/sqlite"
 	"gatehouse/authn"
 	"gatehouse/authz"
-	"gatehouse/creds"
 	"gatehouse/invoke"
+	"gatehouse/mint"
 )
 
 // The benchmarks run the gateway with its real steps (verifier with its
@@ -100,7 +100,7 @@ func newRealGateway(tb testing.TB, upstreamURL string) (*Gateway, func(jwt.MapCl
 	}
 	tb.Cleanup(func() { rec.Close(); sink.Close() })
 	pseudo, _ := audit.NewPseudonymizer(make([]byte, 32))
-	issuer, err := creds.NewIssuer(creds.IssuerConfig{URL: "https://gatehouse.example"})
+	issuer, err := mint.NewIssuer(mint.Config{URL: "https://gatehouse.example"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -111,12 +111,12 @@ func newRealGateway(tb testing.TB, upstreamURL string) (*Gateway, func(jwt.MapCl
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g, err := New(Config{
+	g, err := New(Config{Snapshot: Snapshot{
 		Routes: []Route{{ID: "api", Path: "/api/{rest...}", Target: target, TargetName: "api",
 			Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "api"}, NoCredentials: true}},
-		Verifier: v, Policy: pol, Broker: &countingBroker{}, Recorder: rec, Pseudonym: pseudo.Principal,
-		ClaimsAllowed: []string{"azpacr", "idtyp"}, Metrics: NewMetrics(),
-	})
+		Pipeline: steps{verifier: v, policy: pol, broker: &countingBroker{}, recorder: rec, pseudo: pseudo.Principal,
+			claims: []string{"azpacr", "idtyp"}}.pipeline(tb),
+	}, Metrics: NewMetrics()})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"net/http"
+
+	"gatehouse/pipeline"
 )
 
 // bufferedWriter holds a target's response until the audit event is
@@ -49,18 +51,11 @@ func (b *bufferedWriter) status() int {
 	return b.code
 }
 
-// reset discards whatever a failed step wrote.
-func (b *bufferedWriter) reset() {
-	b.header = http.Header{}
-	b.code = 0
-	b.body.Reset()
-	b.over = false
-}
-
 func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
 	if b.over {
 		// None of the target's headers: they describe a body not sent.
-		writeJSONError(w, http.StatusBadGateway, "bad_gateway", "the target's response is too large", w.Header().Get("X-Request-Id"))
+		writeRefusal(w, &pipeline.Refusal{Status: http.StatusBadGateway, Code: "bad_gateway",
+			Description: "the target's response is too large", RequestID: w.Header().Get("X-Request-Id")})
 		return
 	}
 	dst := w.Header()

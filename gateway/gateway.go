@@ -18,32 +18,10 @@ import (
 	"time"
 
 	"gatehouse/audit"
-	"gatehouse/authn"
 	"gatehouse/authz"
-	"gatehouse/creds"
 	"gatehouse/invoke"
+	"gatehouse/pipeline"
 )
-
-// Verifier is step 1 (authn.Verifier).
-type Verifier interface {
-	Verify(ctx context.Context, raw string) (*authn.Principal, error)
-	Ready() bool
-}
-
-// Policy is step 2 (authz.Engine).
-type Policy interface {
-	Decide(p *authn.Principal, r authz.Request) authz.Decision
-}
-
-// Broker is step 3 (creds.Broker).
-type Broker interface {
-	Credentials(ctx context.Context, req creds.Request) (*creds.Session, error)
-}
-
-// Recorder is step 5 (audit.Recorder).
-type Recorder interface {
-	Record(ctx context.Context, ev *audit.Event) error
-}
 
 // Route maps requests to a target and says what they ask of policy.
 type Route struct {
@@ -98,22 +76,11 @@ func streams(t invoke.Target) bool {
 	return ok && s.Streams()
 }
 
-// Config configures a Gateway. Every part is required.
+// Config configures a Gateway.
 type Config struct {
-	Routes   []Route
-	Verifier Verifier
-	Policy   Policy
-	Broker   Broker
-	Recorder Recorder
-	// Pseudonym names a principal in the audit trail (a keyed pseudonym,
-	// never the subject in clear).
-	Pseudonym func(tenant, subject string) string
-	// Metadata is the RFC 9728 protected-resource metadata served at
-	// /.well-known/oauth-protected-resource and named in WWW-Authenticate.
-	Metadata ResourceMetadata
-	// ClaimsAllowed are the token claims stored in audit events
-	// (audit.SanitizeClaims keeps personal ones out whatever it says).
-	ClaimsAllowed []string
+	// Snapshot is what the configuration built: the pipeline, the routes
+	// and the metadata. Swap replaces it whole.
+	Snapshot
 	// PublicURL is the gateway's external URL (scheme://host[:port]): the
 	// scheme and host targets are told the request was addressed to
 	// (X-Forwarded-Proto and -Host, an event's host and domainName) when
@@ -136,6 +103,18 @@ type Config struct {
 	Now               func() time.Time
 }
 
+// Snapshot is what one configuration gives the gateway, used whole by each
+// request and replaced whole by Swap.
+type Snapshot struct {
+	// Pipeline runs the steps; required.
+	Pipeline *pipeline.Pipeline
+	// Routes map requests to targets.
+	Routes []Route
+	// Metadata is the RFC 9728 protected-resource metadata served at
+	// /.well-known/oauth-protected-resource and named in WWW-Authenticate.
+	Metadata ResourceMetadata
+}
+
 // ResourceMetadata is the RFC 9728 document: which issuers and scopes this
 // resource wants, so OAuth clients and agents can discover them.
 type ResourceMetadata struct {
@@ -151,7 +130,7 @@ const metadataPath = "/.well-known/oauth-protected-resource"
 // Gateway is the HTTP entry point.
 type Gateway struct {
 	cfg     Config
-	routes  atomic.Pointer[table] // swapped whole by SetRoutes
+	current atomic.Pointer[state] // swapped whole by Swap
 	log     *slog.Logger
 	now     func() time.Time
 	maxResp int
@@ -160,13 +139,17 @@ type Gateway struct {
 	scheme, publicHost, publicPort string
 }
 
+// state is a Snapshot built for serving: its routing table.
+type state struct {
+	pl    *pipeline.Pipeline
+	meta  ResourceMetadata
+	table *table
+}
+
 // New checks cfg and builds the routing table. A route whose protection
 // cannot be honoured (no target, no resource, no path) is refused: the
 // gateway never serves a route unprotected by accident.
 func New(cfg Config) (*Gateway, error) {
-	if cfg.Verifier == nil || cfg.Policy == nil || cfg.Broker == nil || cfg.Recorder == nil || cfg.Pseudonym == nil {
-		return nil, errors.New("gateway: verifier, policy, broker, recorder and pseudonym are all required")
-	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, maxResp: cfg.MaxResponseBytes, maxReq: cfg.MaxRequestBytes}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -180,9 +163,6 @@ func New(cfg Config) (*Gateway, error) {
 	if g.maxReq == 0 {
 		g.maxReq = 6 << 20
 	}
-	if g.cfg.Metadata.BearerMethods == nil {
-		g.cfg.Metadata.BearerMethods = []string{"header"}
-	}
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)
 		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -190,25 +170,34 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		g.scheme, g.publicHost, g.publicPort = u.Scheme, u.Host, u.Port()
 	}
-	t, err := g.table(cfg.Routes)
-	if err != nil {
+	if err := g.Swap(cfg.Snapshot); err != nil {
 		return nil, err
 	}
-	g.routes.Store(t)
 	return g, nil
 }
 
-// SetRoutes replaces the routing table at once: requests already routed
-// finish on the routes they matched, new ones see the new table. On error
-// the current table stays.
-func (g *Gateway) SetRoutes(routes []Route) error {
-	t, err := g.table(routes)
+// Swap makes s what every later request uses, at once: requests already
+// routed finish with the snapshot they started with. s is built to the
+// side first; on error the current one stays, whole.
+func (g *Gateway) Swap(s Snapshot) error {
+	if s.Pipeline == nil {
+		return errors.New("gateway: a snapshot needs a pipeline")
+	}
+	if s.Metadata.BearerMethods == nil {
+		s.Metadata.BearerMethods = []string{"header"}
+	}
+	st := &state{pl: s.Pipeline, meta: s.Metadata}
+	t, err := g.table(st, s.Routes)
 	if err != nil {
 		return err
 	}
-	g.routes.Store(t)
+	st.table = t
+	g.current.Store(st)
 	return nil
 }
+
+// Pipeline is the pipeline requests run now.
+func (g *Gateway) Pipeline() *pipeline.Pipeline { return g.current.Load().pl }
 
 // table is one routing table: the routes, and their metadata documents by
 // path.
@@ -217,11 +206,12 @@ type table struct {
 	docs map[string]*ResourceMetadata
 }
 
-// table builds the routing table, refusing every route it cannot protect.
-func (g *Gateway) table(routes []Route) (*table, error) {
+// table builds the routing table of st, refusing every route it cannot
+// protect.
+func (g *Gateway) table(st *state, routes []Route) (*table, error) {
 	mux := http.NewServeMux()
 	docs := map[string]*ResourceMetadata{}
-	base := strings.TrimSuffix(g.cfg.Metadata.Resource, "/")
+	base := strings.TrimSuffix(st.meta.Resource, "/")
 	var errs []error
 	seen := map[string]bool{}
 	for i := range routes {
@@ -255,7 +245,7 @@ func (g *Gateway) table(routes []Route) (*table, error) {
 		if rt.Method != "" {
 			pattern = rt.Method + " " + pattern
 		}
-		if err := register(mux, pattern, g.routeHandler(&rt)); err != nil {
+		if err := register(mux, pattern, g.routeHandler(st.pl, &rt)); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: route %s: %w", rt.ID, err))
 		}
 	}
@@ -311,31 +301,26 @@ func (g *Gateway) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqID := newRequestID()
 		w.Header().Set("X-Request-Id", reqID)
+		st := g.current.Load() // one snapshot for the whole request
 		path, ok := canonicalPath(r.URL.EscapedPath())
 		if !ok {
-			g.refuseUnrouted(w, r, reqID, http.StatusBadRequest, "invalid_request", "the request path is not in canonical form", "non_canonical_path")
+			g.refuseUnrouted(w, r, st.pl, &pipeline.Refusal{Status: http.StatusBadRequest, Code: "invalid_request",
+				Description: "the request path is not in canonical form", RequestID: reqID}, "non_canonical_path")
 			return
 		}
-		t := g.routes.Load()
-		if d := t.docs[path]; d != nil {
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(d)
+		if d := st.table.docs[path]; d != nil {
+			writeJSON(w, d)
 			return
 		}
 		switch path {
 		case metadataPath:
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(g.cfg.Metadata)
+			writeJSON(w, st.meta)
 			return
 		case "/healthz":
 			w.Write([]byte("ok\n"))
 			return
 		case "/readyz":
-			if !g.cfg.Verifier.Ready() {
-				http.Error(w, "issuer keys not loaded", http.StatusServiceUnavailable)
-				return
-			}
-			w.Write([]byte("ok\n"))
+			ready(w, st.pl)
 			return
 		}
 		// Host names are case-insensitive (and may end in a dot): match
@@ -343,13 +328,14 @@ func (g *Gateway) Handler() http.Handler {
 		if host := strings.TrimSuffix(strings.ToLower(r.Host), "."); host != r.Host {
 			r.Host = host
 		}
-		if _, pattern := t.mux.Handler(r); pattern == "" {
-			g.refuseUnrouted(w, r, reqID, http.StatusNotFound, "not_found", "no route", "no_route")
+		if _, pattern := st.table.mux.Handler(r); pattern == "" {
+			g.refuseUnrouted(w, r, st.pl, &pipeline.Refusal{Status: http.StatusNotFound, Code: "not_found",
+				Description: "no route", RequestID: reqID}, "no_route")
 			return
 		}
 		// ServeHTTP (not the handler Handler returned) sets the path
 		// values the route's handler reads.
-		t.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID)))
+		st.table.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID)))
 	})
 }
 
@@ -359,32 +345,36 @@ func (g *Gateway) Handler() http.Handler {
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !g.cfg.Verifier.Ready() {
-			http.Error(w, "issuer keys not loaded", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { ready(w, g.Pipeline()) })
 	if g.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", g.cfg.Metrics.handler())
 	}
 	return mux
 }
 
+func ready(w http.ResponseWriter, pl *pipeline.Pipeline) {
+	if !pl.Ready() {
+		http.Error(w, "issuer keys not loaded", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
 // refuseUnrouted answers a request that reached no route, after recording
 // its event: the trail has every request but the public documents
 // (health, RFC 9728 metadata).
-func (g *Gateway) refuseUnrouted(w http.ResponseWriter, r *http.Request, reqID string, status int, code, desc, class string) {
+func (g *Gateway) refuseUnrouted(w http.ResponseWriter, r *http.Request, pl *pipeline.Pipeline, ref *pipeline.Refusal, class string) {
 	start := g.now()
-	ev := &audit.Event{Time: start, RequestID: reqID, Decision: audit.DecisionError, Status: status, ErrorClass: class}
-	if err := g.cfg.Recorder.Record(context.WithoutCancel(r.Context()), ev); err != nil {
-		g.log.Error("gateway: audit record failed; refusing the request", "request_id", reqID, "err", err)
-		refuse(w, reqID)
-		return
+	if err := pl.Unrouted(r.Context(), ref.RequestID, ref.Status, class); err != nil {
+		ref = unavailable(ref.RequestID)
 	}
-	writeJSONError(w, status, code, desc, reqID)
-	g.cfg.Metrics.observe("", status, audit.DecisionError, g.now().Sub(start))
+	writeRefusal(w, ref)
+	g.cfg.Metrics.observe("", ref.Status, audit.DecisionError, g.now().Sub(start))
 }
 
 type requestIDKey struct{}
@@ -393,99 +383,6 @@ func newRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// routeHandler runs the pipeline for one route and records the event
-// before the response leaves: a buffered response after the whole call, a
-// streamed one (HTTP upstream) once its status is known.
-func (g *Gateway) routeHandler(rt *Route) http.Handler {
-	stream := streams(rt.Target)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := g.now()
-		reqID, _ := r.Context().Value(requestIDKey{}).(string)
-		ev := &audit.Event{
-			Time: start, RequestID: reqID, Route: rt.ID, Action: action(rt, r),
-			Resource: rt.Resource.Kind + ":" + rt.Resource.Name,
-		}
-		if r.ContentLength > g.maxReq {
-			buf := newBufferedWriter(g.maxResp)
-			writeJSONError(buf, http.StatusRequestEntityTooLarge, "request_too_large", "the request body is too large", reqID)
-			ev.Status, ev.ErrorClass = http.StatusRequestEntityTooLarge, "request_too_large"
-			g.finish(w, r, rt, ev, start, buf)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, g.maxReq)
-		if stream {
-			g.serveStreamed(w, r, rt, ev, start)
-			return
-		}
-		buf := newBufferedWriter(g.maxResp)
-		if err := g.run(buf, r, rt, ev, reqID); err != nil {
-			buf.reset()
-			ev.Status = g.writeError(buf, r, err, rt.metaURL, ev)
-		} else {
-			ev.Status, ev.Decision = buf.status(), audit.DecisionAllow
-		}
-		g.finish(w, r, rt, ev, start, buf)
-	})
-}
-
-// finish records ev, then sends the buffered response; if the trail cannot
-// take the event the caller gets 503 instead (fail closed).
-func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, rt *Route, ev *audit.Event, start time.Time, buf *bufferedWriter) {
-	if ev.Decision == "" {
-		ev.Decision = audit.DecisionError
-	}
-	ev.LatencyMicros = g.now().Sub(start).Microseconds()
-	if !g.record(r, rt, ev, start) {
-		refuse(w, ev.RequestID)
-		return
-	}
-	buf.flushTo(w)
-	g.cfg.Metrics.observe(rt.ID, ev.Status, ev.Decision, g.now().Sub(start))
-}
-
-// record commits ev and says whether the trail took it.
-func (g *Gateway) record(r *http.Request, rt *Route, ev *audit.Event, start time.Time) bool {
-	if err := g.cfg.Recorder.Record(context.WithoutCancel(r.Context()), ev); err != nil {
-		g.cfg.Metrics.observe(rt.ID, http.StatusServiceUnavailable, audit.DecisionError, g.now().Sub(start))
-		g.log.Error("gateway: audit record failed; refusing the request", "request_id", ev.RequestID, "err", err)
-		return false
-	}
-	return true
-}
-
-// refuse answers a request whose event the trail did not take: no
-// response without a record (fail closed).
-func refuse(w http.ResponseWriter, reqID string) {
-	w.Header().Set("Retry-After", "5")
-	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the audit trail is unavailable", reqID)
-}
-
-// serveStreamed runs the pipeline for a streaming target: the event is
-// recorded when the target sets its status (before any byte of the body
-// leaves), or after run if the call failed before that.
-func (g *Gateway) serveStreamed(w http.ResponseWriter, r *http.Request, rt *Route, ev *audit.Event, start time.Time) {
-	cw := &commitWriter{w: w, commit: func(status int) bool {
-		ev.Status, ev.Decision = status, audit.DecisionAllow
-		ev.LatencyMicros = g.now().Sub(start).Microseconds()
-		return g.record(r, rt, ev, start)
-	}}
-	err := g.run(cw, r, rt, ev, ev.RequestID)
-	if cw.committed {
-		if cw.ok {
-			g.cfg.Metrics.observe(rt.ID, ev.Status, ev.Decision, g.now().Sub(start))
-		}
-		return
-	}
-	buf := newBufferedWriter(g.maxResp)
-	if err != nil {
-		ev.Status = g.writeError(buf, r, err, rt.metaURL, ev)
-	} else {
-		// The target returned without a response: an empty 200.
-		ev.Status, ev.Decision = http.StatusOK, audit.DecisionAllow
-	}
-	g.finish(w, r, rt, ev, start, buf)
 }
 
 // action is the route's action, or by the request's method when unset.
@@ -498,95 +395,6 @@ func action(rt *Route, r *http.Request) string {
 		return authz.ActionRead
 	}
 	return authz.ActionWrite
-}
-
-// run is the pipeline: each step returns its result or an error.
-func (g *Gateway) run(w http.ResponseWriter, r *http.Request, rt *Route, ev *audit.Event, reqID string) error {
-	raw, err := authn.BearerToken(r) // 1 authn
-	if err != nil {
-		return err
-	}
-	p, err := g.cfg.Verifier.Verify(r.Context(), string(raw))
-	if err != nil {
-		return err
-	}
-	g.describe(ev, p)
-	if err := accepts(rt, p); err != nil {
-		return err
-	}
-	d := g.cfg.Policy.Decide(p, authz.Request{ // 2 authz
-		Action: ev.Action, Resource: rt.Resource, Role: rt.Role,
-		Method: r.Method, Path: r.URL.Path, SourceIP: clientIP(r), Time: ev.Time,
-	})
-	ev.Policies, ev.Role = d.Policies, d.Role
-	if !d.Allow {
-		ev.Decision = audit.DecisionDeny
-		return d.Err()
-	}
-	ev.Decision = audit.DecisionAllow
-	s := &creds.Session{}
-	if !rt.NoCredentials {
-		s, err = g.cfg.Broker.Credentials(r.Context(), creds.Request{ // 3 creds
-			Principal: p, Role: d.Role, Token: string(raw), SessionPolicy: rt.SessionPolicy,
-		})
-		if err != nil {
-			return err
-		}
-		ev.STSSession = s.SessionName
-	}
-	ev.Target = rt.TargetName                                    // the event names a target only when it was invoked
-	out, err := rt.Target.Invoke(r.Context(), w, r, invoke.Call{ // 4 invoke
-		Principal: p, Credentials: s.Credentials, Role: d.Role, RoleSession: s.AssumedRoleARN,
-		Policies: d.Policies, RequestID: reqID, RouteKey: routeKey(rt), RawPath: r.URL.Path,
-		PathParameters: pathParams(r, rt.Path), Host: rt.host, Scheme: g.scheme,
-	})
-	if out != nil {
-		ev.TargetRequestID = out.TargetRequestID
-	}
-	return err
-} // 5 audit: routeHandler records ev once, whatever run returned
-
-func (g *Gateway) describe(ev *audit.Event, p *authn.Principal) {
-	ev.Tenant = p.Tenant
-	ev.Principal = g.cfg.Pseudonym(p.Tenant, p.Subject)
-	ev.PrincipalKind = string(p.Kind)
-	ev.App = p.App
-	if len(g.cfg.ClaimsAllowed) > 0 {
-		ev.Claims = audit.SanitizeClaims(p.Claims, g.cfg.ClaimsAllowed)
-	}
-	for _, a := range p.Actors {
-		ag := audit.Agent{App: a.App, Via: a.Via}
-		if a.App == "" {
-			ag.Subject = g.cfg.Pseudonym(p.Tenant, a.Subject)
-		} else {
-			ag.Subject = a.App
-		}
-		ev.Agents = append(ev.Agents, ag)
-	}
-}
-
-// accepts applies the route's own issuer and audience restrictions to a
-// token the verifier accepted.
-func accepts(rt *Route, p *authn.Principal) error {
-	if len(rt.Issuers) > 0 && !slices.Contains(rt.Issuers, p.IssuerName) {
-		return &authn.Error{Kind: authn.InvalidToken, Check: authn.CheckIssuer, Reason: "tokens of this issuer are not accepted on this route"}
-	}
-	if len(rt.Audiences) == 0 {
-		return nil
-	}
-	switch aud := p.Claims["aud"].(type) {
-	case string:
-		if slices.Contains(rt.Audiences, aud) {
-			return nil
-		}
-	case []any:
-		for _, a := range aud {
-			if s, ok := a.(string); ok && slices.Contains(rt.Audiences, s) {
-				return nil
-			}
-		}
-	}
-	return &authn.Error{Kind: authn.InvalidToken, Check: authn.CheckAudience, Reason: "the token's audience is not accepted on this route"}
 }
 
 func routeKey(rt *Route) string {

@@ -14,6 +14,7 @@ import (
 	"gatehouse/authz"
 	"gatehouse/creds"
 	"gatehouse/invoke"
+	"gatehouse/pipeline"
 )
 
 // The steps' real implementations are tested against real servers in their
@@ -70,6 +71,29 @@ type fakeRecorder struct {
 func (f *fakeRecorder) Record(_ context.Context, ev *audit.Event) error {
 	f.events = append(f.events, ev)
 	return f.err
+}
+
+// steps is the pipeline of a test gateway: its steps, as fakes or real.
+type steps struct {
+	verifier pipeline.Verifier
+	policy   pipeline.Policy
+	broker   pipeline.Broker
+	recorder pipeline.Recorder
+	pseudo   func(tenant, subject string) string
+	claims   []string
+}
+
+func (s steps) pipeline(t testing.TB) *pipeline.Pipeline {
+	t.Helper()
+	if s.pseudo == nil {
+		s.pseudo = func(a, b string) string { return a + "/" + b }
+	}
+	pl, err := pipeline.New(pipeline.Config{Verifier: s.verifier, Policy: s.policy, Broker: s.broker, Recorder: s.recorder,
+		Pseudonym: s.pseudo, Claims: s.claims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
 }
 
 func TestPipelineOutcomes(t *testing.T) {
@@ -134,14 +158,13 @@ func TestPipelineOutcomes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &fakeRecorder{err: tc.recordErr}
-			g, err := New(Config{
+			g, err := New(Config{Snapshot: Snapshot{
 				Routes: []Route{{ID: "hello", Method: "GET", Path: "/hello", Target: tc.target, TargetName: "hello", Action: "invoke",
 					Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "hello"}}},
-				Verifier: tc.verifier, Policy: tc.policy, Broker: tc.broker, Recorder: rec,
-				Pseudonym:     func(tenant, subject string) string { return "p:" + tenant + "/" + subject },
-				ClaimsAllowed: []string{"azpacr", "upn"},
-				Metadata:      ResourceMetadata{Resource: "https://gw.example"},
-			})
+				Pipeline: steps{verifier: tc.verifier, policy: tc.policy, broker: tc.broker, recorder: rec, claims: []string{"azpacr", "upn"},
+					pseudo: func(tenant, subject string) string { return "p:" + tenant + "/" + subject }}.pipeline(t),
+				Metadata: ResourceMetadata{Resource: "https://gw.example"},
+			}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +212,7 @@ func TestPipelineOutcomes(t *testing.T) {
 }
 
 func TestNewRefusesUnprotectedRoutes(t *testing.T) {
-	base := Config{Verifier: fakeVerifier{}, Policy: fakePolicy{}, Broker: fakeBroker{}, Recorder: &fakeRecorder{}, Pseudonym: func(a, b string) string { return a + b }}
+	base := Config{Snapshot: Snapshot{Pipeline: steps{verifier: fakeVerifier{}, policy: fakePolicy{}, broker: fakeBroker{}, recorder: &fakeRecorder{}}.pipeline(t)}}
 	for _, rt := range []Route{
 		{ID: "no-target", Path: "/x", Action: "invoke", Resource: authz.Resource{Kind: "function", Name: "x"}},
 		{ID: "bad-host", Host: "evil.example/admin", Path: "/x", Target: fakeTarget{}, Resource: authz.Resource{Kind: "function", Name: "x"}},
@@ -203,19 +226,18 @@ func TestNewRefusesUnprotectedRoutes(t *testing.T) {
 			t.Errorf("route %s accepted", rt.ID)
 		}
 	}
-	if _, err := New(Config{Routes: nil}); err == nil {
+	if _, err := New(Config{}); err == nil {
 		t.Error("a gateway without its steps was built")
 	}
 }
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics()
-	g, err := New(Config{
+	g, err := New(Config{Snapshot: Snapshot{
 		Routes: []Route{{ID: "hello", Method: "GET", Path: "/hello", Target: fakeTarget{}, TargetName: "hello", Action: "invoke",
 			Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "hello"}}},
-		Verifier: fakeVerifier{}, Policy: fakePolicy{allow: true}, Broker: fakeBroker{}, Recorder: &fakeRecorder{},
-		Pseudonym: func(a, b string) string { return a + b }, Metrics: m,
-	})
+		Pipeline: steps{verifier: fakeVerifier{}, policy: fakePolicy{allow: true}, broker: fakeBroker{}, recorder: &fakeRecorder{}}.pipeline(t),
+	}, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,12 +274,11 @@ func TestMetrics(t *testing.T) {
 // (health, metadata) do not.
 func TestUnroutedRequestsAudited(t *testing.T) {
 	rec := &fakeRecorder{}
-	g, err := New(Config{
+	g, err := New(Config{Snapshot: Snapshot{
 		Routes: []Route{{ID: "hello", Method: "GET", Path: "/hello", Target: fakeTarget{}, TargetName: "hello", Action: "invoke",
 			Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "hello"}}},
-		Verifier: fakeVerifier{}, Policy: fakePolicy{allow: true}, Broker: fakeBroker{}, Recorder: rec,
-		Pseudonym: func(a, b string) string { return a + b },
-	})
+		Pipeline: steps{verifier: fakeVerifier{}, policy: fakePolicy{allow: true}, broker: fakeBroker{}, recorder: rec}.pipeline(t),
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"gatehouse/authz"
 	"gatehouse/creds"
 	"gatehouse/invoke"
+	"gatehouse/pipeline"
 )
 
 // Fakes as in gateway_test.go: the real upstream proxy is tested in invoke
@@ -56,11 +57,11 @@ func (n namedTarget) Invoke(_ context.Context, w http.ResponseWriter, _ *http.Re
 	return &invoke.Outcome{Status: 200}, nil
 }
 
-func newTestGateway(t *testing.T, p *authn.Principal, rec Recorder, routes ...Route) (*Gateway, *countingBroker) {
+func newTestGateway(t *testing.T, p *authn.Principal, rec pipeline.Recorder, routes ...Route) (*Gateway, *countingBroker) {
 	t.Helper()
 	b := &countingBroker{}
-	g, err := New(Config{Routes: routes, Verifier: principalVerifier{p}, Policy: &recordingPolicy{}, Broker: b, Recorder: rec,
-		Pseudonym: func(a, b string) string { return a + "/" + b }})
+	g, err := New(Config{Snapshot: Snapshot{Routes: routes,
+		Pipeline: steps{verifier: principalVerifier{p}, policy: &recordingPolicy{}, broker: b, recorder: rec}.pipeline(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +131,8 @@ func TestActionByMethodAndNoCredentials(t *testing.T) {
 	rec := &fakeRecorder{}
 	pol := &recordingPolicy{}
 	b := &countingBroker{}
-	g, err := New(Config{Verifier: principalVerifier{p}, Policy: pol, Broker: b, Recorder: rec, Pseudonym: func(a, b string) string { return b },
-		Routes: []Route{{ID: "svc", Path: "/svc/{rest...}", Target: namedTarget("svc"), Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "svc"}, NoCredentials: true}}})
+	g, err := New(Config{Snapshot: Snapshot{Pipeline: steps{verifier: principalVerifier{p}, policy: pol, broker: b, recorder: rec}.pipeline(t),
+		Routes: []Route{{ID: "svc", Path: "/svc/{rest...}", Target: namedTarget("svc"), Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "svc"}, NoCredentials: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,9 +157,9 @@ func TestActionByMethodAndNoCredentials(t *testing.T) {
 func TestRequestBodyLimit(t *testing.T) {
 	p := &authn.Principal{Subject: "s", Kind: authn.KindUser}
 	rec := &fakeRecorder{}
-	g, err := New(Config{Verifier: principalVerifier{p}, Policy: &recordingPolicy{}, Broker: &countingBroker{}, Recorder: rec,
-		Pseudonym: func(a, b string) string { return b }, MaxRequestBytes: 10,
-		Routes: []Route{{ID: "r", Path: "/r", Target: bodyTarget{}, Action: "invoke", Resource: fn("r")}}})
+	g, err := New(Config{MaxRequestBytes: 10, Snapshot: Snapshot{
+		Pipeline: steps{verifier: principalVerifier{p}, policy: &recordingPolicy{}, broker: &countingBroker{}, recorder: rec}.pipeline(t),
+		Routes:   []Route{{ID: "r", Path: "/r", Target: bodyTarget{}, Action: "invoke", Resource: fn("r")}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,18 +212,19 @@ func TestSetRoutesKeepsInFlightRequests(t *testing.T) {
 		done <- string(b)
 	}()
 	<-entered
-	if err := g.SetRoutes([]Route{{ID: "new", Path: "/x", Target: namedTarget("new"), Action: "invoke", Resource: fn("new")}}); err != nil {
+	pl := g.Pipeline()
+	if err := g.Swap(Snapshot{Pipeline: pl, Routes: []Route{{ID: "new", Path: "/x", Target: namedTarget("new"), Action: "invoke", Resource: fn("new")}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := get(g.Handler(), "GET", "gw", "/x", nil).Body.String(); got != "new" {
-		t.Errorf("after SetRoutes a new request reached %q", got)
+		t.Errorf("after Swap a new request reached %q", got)
 	}
 	close(release)
 	if got := <-done; got != "old" {
 		t.Errorf("the in-flight request got %q, want the old route's answer", got)
 	}
 	// A bad table is refused and the current one stays.
-	if err := g.SetRoutes([]Route{{ID: "broken", Path: "/y"}}); err == nil {
+	if err := g.Swap(Snapshot{Pipeline: pl, Routes: []Route{{ID: "broken", Path: "/y"}}}); err == nil {
 		t.Error("a route without a target was accepted on reload")
 	}
 	if got := get(g.Handler(), "GET", "gw", "/x", nil).Body.String(); got != "new" {
@@ -322,14 +324,14 @@ func TestStreamedResponseRefusedWhenTrailFails(t *testing.T) {
 // TestRouteMetadata: a route's own RFC 9728 document names the issuers and
 // scopes it wants, and its 401s point at it.
 func TestRouteMetadata(t *testing.T) {
-	g, err := New(Config{Verifier: fakeVerifier{err: authn.ErrNoToken}, Policy: &recordingPolicy{}, Broker: &countingBroker{}, Recorder: &fakeRecorder{},
-		Pseudonym: func(a, b string) string { return b },
-		Metadata:  ResourceMetadata{Resource: "https://gw.example/", AuthorizationServers: []string{"https://corp.example", "https://partner.example"}},
+	g, err := New(Config{Snapshot: Snapshot{
+		Pipeline: steps{verifier: fakeVerifier{err: authn.ErrNoToken}, policy: &recordingPolicy{}, broker: &countingBroker{}, recorder: &fakeRecorder{}}.pipeline(t),
+		Metadata: ResourceMetadata{Resource: "https://gw.example/", AuthorizationServers: []string{"https://corp.example", "https://partner.example"}},
 		Routes: []Route{
 			{ID: "partner", Path: "/partner/{id}", Target: namedTarget("p"), Action: "invoke", Resource: fn("p"),
 				Metadata: &ResourceMetadata{AuthorizationServers: []string{"https://partner.example"}, ScopesSupported: []string{"reports.read"}, ResourceName: "partner"}},
 			{ID: "plain", Path: "/plain", Target: namedTarget("x"), Action: "invoke", Resource: fn("x")},
-		}})
+		}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gatehouse/audit"
+	"gatehouse/pipeline"
 )
 
 // Timeouts and limits of the gateway's public listener.
@@ -145,18 +146,15 @@ func (g *Gateway) refuseSmuggled(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	w.Header().Set("X-Request-Id", reqID)
 	w.Header().Set("Connection", "close")
-	g.refuseUnrouted(w, r, reqID, http.StatusBadRequest, "invalid_request", "the request has both Content-Length and Transfer-Encoding", "ambiguous_framing")
+	g.refuseUnrouted(w, r, g.Pipeline(), &pipeline.Refusal{Status: http.StatusBadRequest, Code: "invalid_request",
+		Description: "the request has both Content-Length and Transfer-Encoding", RequestID: reqID}, "ambiguous_framing")
 }
 
 // serverRefusal records a request refused before any handler ran.
 func (g *Gateway) serverRefusal(status int, class string) {
-	now := g.now()
-	ev := &audit.Event{Time: now, RequestID: newRequestID(), Decision: audit.DecisionError, Status: status, ErrorClass: class}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := g.cfg.Recorder.Record(ctx, ev); err != nil {
-		g.log.Error("gateway: audit record of a refused request failed", "request_id", ev.RequestID, "status", status, "err", err)
-	}
+	g.Pipeline().Unrouted(ctx, newRequestID(), status, class) // logs a failure; the answer is net/http's
 	g.cfg.Metrics.observe("", status, audit.DecisionError, 0)
 }
 

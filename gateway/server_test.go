@@ -80,12 +80,11 @@ func (c *countingTarget) Invoke(_ context.Context, w http.ResponseWriter, r *htt
 func serveGateway(t *testing.T, tlsCfg *tls.Config) (addr string, target *countingTarget, events *eventLog) {
 	t.Helper()
 	target, events = &countingTarget{}, newEventLog()
-	g, err := New(Config{
+	g, err := New(Config{Snapshot: Snapshot{
 		Routes: []Route{{ID: "r", Path: "/r", Target: target, TargetName: "r", Action: "invoke",
 			Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "r"}}},
-		Verifier: fakeVerifier{}, Policy: fakePolicy{allow: true}, Broker: fakeBroker{}, Recorder: events,
-		Pseudonym: func(a, b string) string { return a + b },
-	})
+		Pipeline: steps{verifier: fakeVerifier{}, policy: fakePolicy{allow: true}, broker: fakeBroker{}, recorder: events}.pipeline(t),
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ type commitWriter struct {
 	commit    func(status int) bool
 	committed bool
 	ok        bool
+	status    int // the status committed
 }
 
 var errNotRecorded = errors.New("gateway: response refused: the audit trail did not take the event")
@@ -45,14 +46,14 @@ func (c *commitWriter) start(code int) bool {
 	if c.committed {
 		return c.ok
 	}
-	c.committed = true
+	c.committed, c.status = true, code
 	c.ok = c.commit(code)
 	if !c.ok {
 		h := c.w.Header()
 		id := h.Get("X-Request-Id")
 		clear(h)
 		h.Set("X-Request-Id", id)
-		refuse(c.w, id)
+		writeRefusal(c.w, unavailable(id))
 	}
 	return c.ok
 }

@@ -10,11 +10,9 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
 	"gatehouse/authz"
+	"gatehouse/pipeline"
 )
 
 // AuthorizerHandler is an API Gateway Lambda authorizer, as lambda.Start
@@ -145,87 +143,50 @@ type authzInput struct {
 
 // verdict is the authorizer's decision for one event.
 type verdict struct {
-	inv       *invocation
-	arn       executeAPIArn
-	p         *authn.Principal
-	pseudonym string
-	current   *route // the requested route; nil if none matched (or no Routes)
-	allow     bool   // the requested route is allowed
-	role      string // the role granted for it
-	allowed   []*route
-	denied    []*route
+	c       *pipeline.Call
+	arn     executeAPIArn
+	current *route // the requested route; nil if none matched (or no Routes)
+	allow   bool   // the requested route is allowed
+	allowed []*route
+	denied  []*route
 }
 
-// decide verifies the token and decides the requested route (and, if
-// every, every configured route). An authn failure is in v.inv.err.
+// decide runs the pipeline's steps 1 and 2 for the requested route (the
+// Guard's action and resource without Routes) and, if every, decides
+// every configured route for the same principal. A refusal is in v.c.Err().
 func (g *Guard) decide(ctx context.Context, in authzInput, every bool) (*verdict, error) {
 	arn, err := parseExecuteAPIArn(in.arn)
 	if err != nil {
 		return nil, err
 	}
-	v := &verdict{inv: &invocation{start: g.now()}, arn: arn}
-	reqID := ""
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		reqID = lc.AwsRequestID
-	}
-	ev := &v.inv.ev
-	*ev = audit.Event{Time: v.inv.start, RequestID: reqID, Target: "execute-api:" + arn.apiID + "/" + arn.stage, TargetRequestID: in.req.apiRequestID}
+	v := &verdict{arn: arn}
+	req := g.pipelineRequest(ctx, in.req)
+	req.ID, req.Route = lambdaRequestID(ctx, ""), ""
 	if len(g.routes) > 0 {
 		v.current = g.requestedRoute(in, arn)
+		req.Action, req.Resource, req.Role = "", authz.Resource{}, ""
+		req.Route = arn.method + " /" + arn.path
 	}
 	if v.current != nil {
-		ev.Route, ev.Action, ev.Resource = v.current.id, v.current.Action, v.current.Resource.Kind+":"+v.current.Resource.Name
-	} else if len(g.routes) == 0 {
-		ev.Action, ev.Resource = g.action, g.resource.Kind+":"+g.resource.Name
-	} else {
-		ev.Route = arn.method + " /" + arn.path
+		req.Route, req.Action, req.Resource, req.Role = v.current.id, v.current.Action, v.current.Resource, v.current.Role
 	}
-
-	raw, err := g.bearer(in.req)
-	if err == nil {
-		v.p, err = g.verifier.Verify(ctx, string(raw))
-	}
-	if err != nil {
-		v.inv.err = err
+	// With Routes, a request that matches none has nothing to be allowed:
+	// policy denies it (no resource), after the token is checked.
+	v.c = g.pl.Begin(ctx, req)
+	v.allow = v.c.Err() == nil
+	if v.c.Principal == nil || !every {
 		return v, nil
 	}
-	v.pseudonym = g.describe(ev, v.p)
-	base := authz.Request{Method: in.req.method, Path: in.req.path, SourceIP: in.req.sourceIP, Time: v.inv.start}
-	switch {
-	case len(g.routes) == 0:
-		r := base
-		r.Action, r.Resource, r.Role = g.action, g.resource, g.role
-		d := g.policy.Decide(v.p, r)
-		v.allow, v.role, ev.Policies, ev.Role = d.Allow, d.Role, d.Policies, d.Role
-		if !d.Allow {
-			v.inv.err = d.Err()
-		}
-	case v.current == nil:
-		v.inv.err = &authz.Error{Reason: "the request matches no configured route"}
-	}
 	for _, rt := range g.routes {
-		if !every && rt != v.current {
-			continue
+		d := v.c.Decision
+		if rt != v.current {
+			d = v.c.Decide(rt.Action, rt.Resource, rt.Role)
 		}
-		r := base
-		r.Action, r.Resource, r.Role = rt.Action, rt.Resource, rt.Role
-		d := g.policy.Decide(v.p, r)
 		if d.Allow {
 			v.allowed = append(v.allowed, rt)
 		} else {
 			v.denied = append(v.denied, rt)
 		}
-		if rt == v.current {
-			v.allow, v.role, ev.Policies, ev.Role = d.Allow, d.Role, d.Policies, d.Role
-			if !d.Allow {
-				v.inv.err = d.Err()
-			}
-		}
-	}
-	if v.allow {
-		ev.Decision = audit.DecisionAllow
-	} else {
-		ev.Decision = audit.DecisionDeny
 	}
 	return v, nil
 }
@@ -247,28 +208,23 @@ func (g *Guard) requestedRoute(in authzInput, arn executeAPIArn) *route {
 	return matchPath(g.routes, arn.method, "/"+arn.path)
 }
 
-// record writes the verdict's event with the status the caller gets; an
-// error means the authorizer must fail rather than answer.
-func (g *Guard) recordVerdict(ctx context.Context, v *verdict, status int) error {
-	if v.inv.err != nil {
-		g.refuse(v.inv, v.inv.err) // fills check and error class, logs
+// finish records the verdict's event; an error means the authorizer must
+// fail rather than answer (API Gateway answers 500 and caches nothing).
+// It returns the status the request gets: 200, 403, 401 for any token
+// failure (an authorizer can only say Unauthorized), 503 when the issuer's
+// keys are unavailable.
+func (g *Guard) finish(ctx context.Context, v *verdict, in authzInput) (int, error) {
+	status := http.StatusOK
+	if err := v.c.Err(); err != nil {
+		status = v.c.Refuse(err).Status // fills check and error class, logs
+		if status == http.StatusBadRequest {
+			status = http.StatusUnauthorized
+		}
+	} else {
+		// The decision lets API Gateway run the route's integration.
+		v.c.Invoked("execute-api:"+v.arn.apiID+"/"+v.arn.stage, in.req.apiRequestID)
 	}
-	return g.end(ctx, v.inv, status, nil)
-}
-
-// authnStatus is the status a failed authentication gets: 401, or 400 for
-// a malformed request, 503 when the keys are unavailable.
-func authnStatus(err error) (int, bool) {
-	var ae *authn.Error
-	if !errors.As(err, &ae) {
-		return 0, false
-	}
-	switch {
-	case ae.Kind == authn.Unavailable:
-		return http.StatusServiceUnavailable, true
-	default:
-		return http.StatusUnauthorized, true
-	}
+	return status, v.c.Finish(ctx, status)
 }
 
 // policyResponse answers REST API authorizers and HTTP API payload 1.0.
@@ -277,27 +233,19 @@ func (g *Guard) policyResponse(ctx context.Context, in authzInput) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	if status, isAuthn := authnStatus(v.inv.err); isAuthn {
-		if rerr := g.recordVerdict(ctx, v, status); rerr != nil {
-			return nil, rerr
-		}
-		switch {
-		case status == http.StatusServiceUnavailable:
-			return nil, errKeysUnavailable
-		case in.rest:
-			return nil, ErrUnauthorized
-		}
+	status, err := g.finish(ctx, v, in)
+	switch {
+	case err != nil:
+		return nil, err
+	case status == http.StatusServiceUnavailable:
+		return nil, errKeysUnavailable
+	case status == http.StatusUnauthorized && in.rest:
+		return nil, ErrUnauthorized
+	case status == http.StatusUnauthorized:
 		return events.APIGatewayCustomAuthorizerResponse{
 			PrincipalID:    "unauthenticated",
 			PolicyDocument: policy(nil, []string{v.arn.raw}),
 		}, nil
-	}
-	status := http.StatusForbidden
-	if v.allow {
-		status = http.StatusOK
-	}
-	if err := g.recordVerdict(ctx, v, status); err != nil {
-		return nil, err
 	}
 	var allow, deny []string
 	switch {
@@ -321,7 +269,7 @@ func (g *Guard) policyResponse(ctx context.Context, in authzInput) (any, error) 
 		}
 	}
 	return events.APIGatewayCustomAuthorizerResponse{
-		PrincipalID:    v.pseudonym,
+		PrincipalID:    v.c.Event.Principal,
 		PolicyDocument: policy(allow, deny),
 		Context:        g.authorizerContext(v),
 	}, nil
@@ -340,20 +288,15 @@ func (g *Guard) simpleResponse(ctx context.Context, ev *events.APIGatewayV2Custo
 	if err != nil {
 		return nil, err
 	}
-	status := http.StatusForbidden
-	if s, isAuthn := authnStatus(v.inv.err); isAuthn {
-		status = s
-	} else if v.allow {
-		status = http.StatusOK
-	}
-	if err := g.recordVerdict(ctx, v, status); err != nil {
+	status, err := g.finish(ctx, v, in)
+	if err != nil {
 		return nil, err
 	}
 	if status == http.StatusServiceUnavailable {
 		return nil, errKeysUnavailable
 	}
 	resp := events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: v.allow}
-	if v.p != nil {
+	if v.c.Principal != nil {
 		resp.Context = g.authorizerContext(v)
 	}
 	return resp, nil
@@ -368,13 +311,14 @@ func (g *Guard) authorizerContext(v *verdict) map[string]any {
 			c[k] = val
 		}
 	}
-	set("principal", v.pseudonym)
-	set("tenant", v.p.Tenant)
-	set("kind", string(v.p.Kind))
-	set("roles", strings.Join(v.p.Roles, " "))
-	set("role", v.role)
-	set("agent", v.p.Agent())
-	set("requestId", v.inv.ev.RequestID)
+	p := v.c.Principal
+	set("principal", v.c.Event.Principal)
+	set("tenant", p.Tenant)
+	set("kind", string(p.Kind))
+	set("roles", strings.Join(p.Roles, " "))
+	set("role", v.c.Decision.Role)
+	set("agent", p.Agent())
+	set("requestId", v.c.Event.RequestID)
 	return c
 }
 

@@ -2,16 +2,13 @@ package lambdaauth
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"gatehouse/authn"
 	"gatehouse/authz"
 	"gatehouse/creds"
+	"gatehouse/pipeline"
 )
 
 // Caller is who a wrapped handler runs for, and with what.
@@ -45,7 +42,7 @@ func (c *Caller) Session() *creds.Session {
 	if c == nil || c.prov == nil {
 		return nil
 	}
-	return c.prov.session.Load()
+	return c.prov.c.Session()
 }
 
 type callerKey struct{}
@@ -60,53 +57,33 @@ func withCaller(ctx context.Context, c *Caller) context.Context {
 	return context.WithValue(ctx, callerKey{}, c)
 }
 
-// errInvocationOver refuses credentials asked for after the handler
-// returned: a client kept past its invocation would act for a caller who
-// is gone.
-var errInvocationOver = errors.New("lambdaauth: credentials asked for after the invocation ended")
+// caller is the Caller of an allowed invocation: its AWS configuration
+// obtains the decided role's credentials (step 3) when a client first signs
+// a request with them.
+func (g *Guard) caller(c *pipeline.Call) *Caller {
+	prov := &roleProvider{c: c}
+	cfg := g.aws.Copy()
+	cfg.Credentials = aws.NewCredentialsCache(prov)
+	return &Caller{Principal: c.Principal, Decision: c.Decision, Pseudonym: c.Event.Principal, AWS: cfg, RequestID: c.Event.RequestID, prov: prov}
+}
+
+// ErrNoCredentials is the error of Caller.AWS credentials when the decided
+// role has no IAM role in Config.Creds.
+var ErrNoCredentials = pipeline.ErrNoCredentials
 
 // roleProvider is the aws.CredentialsProvider of one invocation: it asks
-// the broker for the decided role's session when first retrieved.
-type roleProvider struct {
-	g       *Guard
-	req     atomic.Pointer[creds.Request] // nil once the invocation ended: drops the token
-	session atomic.Pointer[creds.Session]
-	mu      sync.Mutex
-	err     error // the last failure, for the audit trail
-}
+// the pipeline for the decided role's session when first retrieved; once
+// the invocation has ended it fails (pipeline.ErrCallOver): a client kept
+// past its invocation would act for a caller who is gone.
+type roleProvider struct{ c *pipeline.Call }
 
 var _ aws.CredentialsProvider = (*roleProvider)(nil)
 
 // Retrieve returns the role session's credentials.
 func (p *roleProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	req := p.req.Load()
-	if req == nil {
-		return aws.Credentials{}, errInvocationOver
-	}
-	if p.g.broker == nil || !p.g.roles[req.Role] {
-		p.fail(ErrNoCredentials)
-		return aws.Credentials{}, fmt.Errorf("%w (%q)", ErrNoCredentials, req.Role)
-	}
-	s, err := p.g.broker.Credentials(ctx, *req)
+	s, err := p.c.Credentials(ctx)
 	if err != nil {
-		p.fail(err)
 		return aws.Credentials{}, err
 	}
-	p.session.Store(s)
 	return s.Credentials, nil
-}
-
-func (p *roleProvider) fail(err error) {
-	p.mu.Lock()
-	p.err = err
-	p.mu.Unlock()
-}
-
-// close ends the invocation: later Retrieves fail and the caller's token is
-// dropped. It returns the session obtained, or the failure to obtain one.
-func (p *roleProvider) close() (*creds.Session, error) {
-	p.req.Store(nil)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.session.Load(), p.err
 }

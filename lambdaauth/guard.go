@@ -21,6 +21,7 @@ import (
 	"gatehouse/authn"
 	"gatehouse/authz"
 	"gatehouse/creds"
+	"gatehouse/pipeline"
 )
 
 // Config configures a Guard. Zero values mean the documented defaults.
@@ -101,18 +102,12 @@ type Audit struct {
 	Replica string
 }
 
-// ErrNoCredentials is the error of Caller.AWS credentials when the decided
-// role has no IAM role in Config.Creds.
-var ErrNoCredentials = errors.New("lambdaauth: no AWS credentials are configured for the decided role")
-
 // Guard runs the pipeline for a function's invocations. Build one per
 // execution environment (at init) and use it for every invocation; it is
 // safe for concurrent use.
 type Guard struct {
+	pl            *pipeline.Pipeline
 	verifier      *authn.Verifier
-	policy        *authz.Engine
-	broker        *creds.Broker // nil when no role has credentials
-	roles         map[string]bool
 	rec           *audit.Recorder
 	sink          audit.Sink // closed by Close when the Guard opened it
 	pseudo        *audit.Pseudonymizer
@@ -122,7 +117,6 @@ type Guard struct {
 	role          string
 	sessionPolicy string
 	routes        []*route
-	claims        []string
 	function      string
 	maxHeader     int
 	log           *slog.Logger
@@ -135,7 +129,7 @@ type Guard struct {
 // again). Call it once per execution environment, outside the handler.
 func New(ctx context.Context, cfg Config) (*Guard, error) {
 	g := &Guard{log: cfg.Logger, now: cfg.Now, action: cfg.Action, resource: cfg.Resource, role: cfg.Role,
-		sessionPolicy: cfg.SessionPolicy, claims: slices.Clone(cfg.Audit.Claims), function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME")}
+		sessionPolicy: cfg.SessionPolicy, function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME")}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -178,14 +172,17 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 		errs = append(errs, err)
 	}
 	// 2 authz
-	if g.policy, err = authz.New(cfg.AuthZ); err != nil {
+	policy, err := authz.New(cfg.AuthZ)
+	if err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 
-	// 3 creds: the base AWS configuration and the broker.
+	// 3 creds: the base AWS configuration and the broker (none when no
+	// role has credentials).
+	var broker pipeline.Broker
 	if cfg.AWS != nil {
 		g.aws = cfg.AWS.Copy()
 	} else if g.aws, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
@@ -205,17 +202,21 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 		if cc.Now == nil {
 			cc.Now = g.now
 		}
-		if g.broker, err = creds.New(cc); err != nil {
+		b, err := creds.New(cc)
+		if err != nil {
 			return nil, err
 		}
-		g.roles = map[string]bool{}
-		for _, r := range cc.Roles {
-			g.roles[r.Name] = true
-		}
+		broker = b
 	}
 
 	// 5 audit
 	if err := g.openAudit(ctx, cfg.Audit); err != nil {
+		return nil, err
+	}
+	if g.pl, err = pipeline.New(pipeline.Config{
+		Verifier: g.verifier, Policy: policy, Broker: broker, Recorder: g.rec, Pseudonym: g.pseudo.Principal,
+		Claims: slices.Clone(cfg.Audit.Claims), Logger: g.log, Now: g.now,
+	}); err != nil {
 		return nil, err
 	}
 

@@ -2,13 +2,14 @@ package lambdaauth
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"gatehouse/invoke"
+	"gatehouse/pipeline"
 )
 
 // Handler types the wrappers take and return; each is what lambda.Start
@@ -25,61 +26,57 @@ type (
 	ALBHandler func(context.Context, events.ALBTargetGroupRequest) (events.ALBTargetGroupResponse, error)
 )
 
-// errPanic is the audit trail's account of a handler that panicked; the
-// panic itself goes on to aws-lambda-go, which reports it.
-var errPanic = errors.New("lambdaauth: the handler panicked")
-
-// call runs the handler of an allowed invocation and records the event;
-// with a non-nil error from the recorder the caller must be answered 503.
-func call[Req, Resp any](ctx context.Context, g *Guard, inv *invocation, h func(context.Context, Req) (Resp, error), ev Req, status func(Resp) int) (resp Resp, herr, rerr error) {
-	recorded := false
-	defer func() {
-		if p := recover(); p != nil {
-			if !recorded {
-				g.end(ctx, inv, http.StatusBadGateway, fmt.Errorf("%w: %v", errPanic, p))
+// run is the pipeline's adapter for a wrapped handler: the event becomes a
+// pipeline.Request, the handler is step 4 (with the Caller in its context
+// and the event without its Authorization header), and a refusal takes the
+// event's response shape (answer). A handler's error is passed back to
+// Lambda as it is, and recorded as a 502 (what API Gateway answers).
+func run[Req, Resp any](ctx context.Context, g *Guard, r *request, h func(context.Context, Req) (Resp, error), ev Req,
+	strip func(*Req), status func(Resp) int, answer func(*pipeline.Refusal) Resp) (Resp, error) {
+	var (
+		resp Resp
+		herr error
+		ran  bool
+	)
+	out := g.pl.Run(ctx, g.pipelineRequest(ctx, r), func(ctx context.Context, c *pipeline.Call) (int, error) {
+		ran = true
+		c.Invoked(g.function, c.Event.RequestID)
+		strip(&ev)
+		defer func() {
+			if p := recover(); p != nil {
+				// The panic goes on to aws-lambda-go, which reports it;
+				// the trail has the invocation first.
+				c.Event.ErrorClass = "target:" + invoke.CodeFunctionError
+				c.Finish(ctx, http.StatusBadGateway)
+				panic(p)
 			}
-			panic(p)
+		}()
+		resp, herr = h(withCaller(ctx, g.caller(c)), ev)
+		if herr != nil {
+			return 0, &invoke.Error{Status: http.StatusBadGateway, Code: invoke.CodeFunctionError, Reason: "the function failed", Err: herr}
 		}
-	}()
-	// The event names the target only when it runs.
-	inv.ev.Target, inv.ev.TargetRequestID = g.function, inv.ev.RequestID
-	resp, herr = h(withCaller(ctx, inv.caller), ev)
-	recorded = true
-	rerr = g.end(ctx, inv, status(resp), herr)
-	return resp, herr, rerr
-}
-
-// refused answers an invocation that may not run, and records it.
-func (g *Guard) refused(ctx context.Context, inv *invocation) answer {
-	a := g.refuse(inv, inv.err)
-	if err := g.end(ctx, inv, a.status, nil); err != nil {
-		return g.unavailable(inv, err)
+		return status(resp), nil
+	})
+	if out.Refusal != nil && (!ran || out.Call.Event.ErrorClass == "audit_unavailable") {
+		return answer(out.Refusal), nil
 	}
-	return a
+	return resp, herr
 }
 
 // WrapHTTPAPI protects an API Gateway HTTP API (payload 2.0) handler.
 func (g *Guard) WrapHTTPAPI(h HTTPAPIHandler) HTTPAPIHandler {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		rc := &ev.RequestContext
-		inv := g.begin(ctx, &request{
+		return run(ctx, g, &request{
 			method: rc.HTTP.Method, path: ev.RawPath, route: ev.RouteKey, headers: ev.Headers,
 			query: ev.QueryStringParameters, rawQuery: ev.RawQueryString, sourceIP: rc.HTTP.SourceIP, apiRequestID: rc.RequestID,
-		})
-		if inv.err != nil {
-			return httpAPIAnswer(g.refused(ctx, inv)), nil
-		}
-		ev.Headers = withoutAuthorization(ev.Headers)
-		resp, herr, rerr := call(ctx, g, inv, h, ev, func(r events.APIGatewayV2HTTPResponse) int { return r.StatusCode })
-		if rerr != nil {
-			return httpAPIAnswer(g.unavailable(inv, rerr)), nil
-		}
-		return resp, herr
+		}, h, ev,
+			func(ev *events.APIGatewayV2HTTPRequest) { ev.Headers = withoutAuthorization(ev.Headers) },
+			func(r events.APIGatewayV2HTTPResponse) int { return r.StatusCode },
+			func(a *pipeline.Refusal) events.APIGatewayV2HTTPResponse {
+				return events.APIGatewayV2HTTPResponse{StatusCode: a.Status, Headers: lowerKeys(a.Headers()), Body: string(a.Body())}
+			})
 	}
-}
-
-func httpAPIAnswer(a answer) events.APIGatewayV2HTTPResponse {
-	return events.APIGatewayV2HTTPResponse{StatusCode: a.status, Headers: lowerKeys(a.headers), Body: a.body}
 }
 
 // WrapREST protects an API Gateway REST API proxy handler (also HTTP API
@@ -91,23 +88,19 @@ func (g *Guard) WrapREST(h RESTHandler) RESTHandler {
 		if ev.Resource != "" {
 			route = ev.HTTPMethod + " " + ev.Resource
 		}
-		inv := g.begin(ctx, &request{
+		return run(ctx, g, &request{
 			method: ev.HTTPMethod, path: ev.Path, route: route, headers: ev.Headers, multi: ev.MultiValueHeaders,
 			query: ev.QueryStringParameters, multiQuery: ev.MultiValueQueryStringParameters,
 			sourceIP: rc.Identity.SourceIP, apiRequestID: rc.RequestID,
-		})
-		if inv.err != nil {
-			a := g.refused(ctx, inv)
-			return events.APIGatewayProxyResponse{StatusCode: a.status, Headers: a.headers, Body: a.body}, nil
-		}
-		ev.Headers = withoutAuthorization(ev.Headers)
-		ev.MultiValueHeaders = withoutAuthorization(ev.MultiValueHeaders)
-		resp, herr, rerr := call(ctx, g, inv, h, ev, func(r events.APIGatewayProxyResponse) int { return r.StatusCode })
-		if rerr != nil {
-			a := g.unavailable(inv, rerr)
-			return events.APIGatewayProxyResponse{StatusCode: a.status, Headers: a.headers, Body: a.body}, nil
-		}
-		return resp, herr
+		}, h, ev,
+			func(ev *events.APIGatewayProxyRequest) {
+				ev.Headers = withoutAuthorization(ev.Headers)
+				ev.MultiValueHeaders = withoutAuthorization(ev.MultiValueHeaders)
+			},
+			func(r events.APIGatewayProxyResponse) int { return r.StatusCode },
+			func(a *pipeline.Refusal) events.APIGatewayProxyResponse {
+				return events.APIGatewayProxyResponse{StatusCode: a.Status, Headers: a.Headers(), Body: string(a.Body())}
+			})
 	}
 }
 
@@ -116,21 +109,15 @@ func (g *Guard) WrapREST(h RESTHandler) RESTHandler {
 func (g *Guard) WrapFunctionURL(h FunctionURLHandler) FunctionURLHandler {
 	return func(ctx context.Context, ev events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
 		rc := &ev.RequestContext
-		inv := g.begin(ctx, &request{
+		return run(ctx, g, &request{
 			method: rc.HTTP.Method, path: ev.RawPath, route: "$default", headers: ev.Headers,
 			query: ev.QueryStringParameters, rawQuery: ev.RawQueryString, sourceIP: rc.HTTP.SourceIP, apiRequestID: rc.RequestID,
-		})
-		if inv.err != nil {
-			a := g.refused(ctx, inv)
-			return events.LambdaFunctionURLResponse{StatusCode: a.status, Headers: lowerKeys(a.headers), Body: a.body}, nil
-		}
-		ev.Headers = withoutAuthorization(ev.Headers)
-		resp, herr, rerr := call(ctx, g, inv, h, ev, func(r events.LambdaFunctionURLResponse) int { return r.StatusCode })
-		if rerr != nil {
-			a := g.unavailable(inv, rerr)
-			return events.LambdaFunctionURLResponse{StatusCode: a.status, Headers: lowerKeys(a.headers), Body: a.body}, nil
-		}
-		return resp, herr
+		}, h, ev,
+			func(ev *events.LambdaFunctionURLRequest) { ev.Headers = withoutAuthorization(ev.Headers) },
+			func(r events.LambdaFunctionURLResponse) int { return r.StatusCode },
+			func(a *pipeline.Refusal) events.LambdaFunctionURLResponse {
+				return events.LambdaFunctionURLResponse{StatusCode: a.Status, Headers: lowerKeys(a.Headers()), Body: string(a.Body())}
+			})
 	}
 }
 
@@ -140,33 +127,29 @@ func (g *Guard) WrapFunctionURL(h FunctionURLHandler) FunctionURLHandler {
 func (g *Guard) WrapALB(h ALBHandler) ALBHandler {
 	return func(ctx context.Context, ev events.ALBTargetGroupRequest) (events.ALBTargetGroupResponse, error) {
 		multi := ev.MultiValueHeaders != nil
-		inv := g.begin(ctx, &request{
+		return run(ctx, g, &request{
 			method: ev.HTTPMethod, path: ev.Path, headers: ev.Headers, multi: ev.MultiValueHeaders,
 			query: ev.QueryStringParameters, multiQuery: ev.MultiValueQueryStringParameters, escapedQuery: true,
 			sourceIP: albSourceIP(ev),
-		})
-		if inv.err != nil {
-			return albAnswer(g.refused(ctx, inv), multi), nil
-		}
-		ev.Headers = withoutAuthorization(ev.Headers)
-		ev.MultiValueHeaders = withoutAuthorization(ev.MultiValueHeaders)
-		resp, herr, rerr := call(ctx, g, inv, h, ev, func(r events.ALBTargetGroupResponse) int { return r.StatusCode })
-		if rerr != nil {
-			return albAnswer(g.unavailable(inv, rerr), multi), nil
-		}
-		return resp, herr
+		}, h, ev,
+			func(ev *events.ALBTargetGroupRequest) {
+				ev.Headers = withoutAuthorization(ev.Headers)
+				ev.MultiValueHeaders = withoutAuthorization(ev.MultiValueHeaders)
+			},
+			func(r events.ALBTargetGroupResponse) int { return r.StatusCode },
+			func(a *pipeline.Refusal) events.ALBTargetGroupResponse { return albAnswer(a, multi) })
 	}
 }
 
-func albAnswer(a answer, multi bool) events.ALBTargetGroupResponse {
-	r := events.ALBTargetGroupResponse{StatusCode: a.status, StatusDescription: strconv.Itoa(a.status) + " " + http.StatusText(a.status), Body: a.body}
+func albAnswer(a *pipeline.Refusal, multi bool) events.ALBTargetGroupResponse {
+	r := events.ALBTargetGroupResponse{StatusCode: a.Status, StatusDescription: strconv.Itoa(a.Status) + " " + http.StatusText(a.Status), Body: string(a.Body())}
 	if multi {
-		r.MultiValueHeaders = make(map[string][]string, len(a.headers))
-		for k, v := range a.headers {
+		r.MultiValueHeaders = make(map[string][]string)
+		for k, v := range a.Headers() {
 			r.MultiValueHeaders[k] = []string{v}
 		}
 	} else {
-		r.Headers = a.headers
+		r.Headers = a.Headers()
 	}
 	return r
 }

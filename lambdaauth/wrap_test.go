@@ -313,7 +313,7 @@ func TestHandlerFailureIsAudited(t *testing.T) {
 	if err == nil || err.Error() != "boom" {
 		t.Fatalf("err = %v, want the handler's", err)
 	}
-	if e := trail.last(t); e.Status != 502 || e.ErrorClass != "function_error" || e.Decision != audit.DecisionAllow {
+	if e := trail.last(t); e.Status != 502 || e.ErrorClass != "target:function_error" || e.Decision != audit.DecisionAllow {
 		t.Errorf("event %+v", e)
 	}
 	func() {
@@ -326,7 +326,7 @@ func TestHandlerFailureIsAudited(t *testing.T) {
 			panic("handler bug")
 		})(lambdaCtx("r2"), ev)
 	}()
-	if e := trail.last(t); e.RequestID != "r2" || e.Status != 502 || e.ErrorClass != "function_error" {
+	if e := trail.last(t); e.RequestID != "r2" || e.Status != 502 || e.ErrorClass != "target:function_error" {
 		t.Errorf("event of the panicking invocation %+v", e)
 	}
 }

@@ -8,6 +8,13 @@
 // an error listing every problem: the file's own (config.Parse: strict
 // decoding, file:line:field) and those of using it in a function.
 //
+// It builds with gatehouse/build, the builder `gatehouse serve` and
+// `gatehouse dev` use too, so a function, an authorizer and the gateway
+// decide a route on the same resource (a qualified function, hello:prod,
+// is decided as hello everywhere), and checks the file with
+// config.ParseFor (where: lambda, or authorizer without credentials), so
+// every problem is reported at once with its line.
+//
 // Sections read: authn (every issuer, converted by config.Issuer.Runtime),
 // authz (roles, rules, agents, policy_files relative to the file), creds
 // (mode per role, duration, session tags, sts endpoint and region), audit

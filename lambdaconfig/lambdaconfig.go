@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"gatehouse/audit"
-	"gatehouse/authz"
+	buildpkg "gatehouse/build"
 	"gatehouse/config"
 	"gatehouse/creds"
 	"gatehouse/lambdaauth"
@@ -38,7 +37,7 @@ type Options struct {
 	// Dev resolves the Entra authority "dev"; nil means DevFromEnv.
 	Dev *config.DevAuthority
 	// AWS is the base AWS configuration; nil means the AWS SDK's default,
-	// in creds.sts.region if the file sets one.
+	// in the file's region (build.Region).
 	AWS *aws.Config
 	// NoCredentials leaves the creds section unread: for a program that
 	// obtains no AWS credentials for its callers, such as an authorizer
@@ -48,24 +47,50 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// where is where the file runs, for config's checks.
+func (o Options) where() config.Where {
+	if o.NoCredentials {
+		return config.WhereAuthorizer
+	}
+	return config.WhereLambda
+}
+
 // Load reads the configuration file at path and builds a lambdaauth.Config
 // from it; see the package documentation.
 func Load(ctx context.Context, path string, opts Options) (lambdaauth.Config, error) {
-	f, err := config.Load(path)
+	fh, err := os.Open(path)
 	if err != nil {
-		return lambdaauth.Config{}, err
+		return lambdaauth.Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, config.MaxFileSize+1))
+	if err != nil {
+		return lambdaauth.Config{}, fmt.Errorf("config: %w", err)
 	}
 	if opts.Dir == "" {
-		opts.Dir = filepath.Dir(path)
+		opts.Dir = dirOf(path)
 	}
-	return build(ctx, f, opts)
+	return Parse(ctx, path, data, opts)
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, os.PathSeparator); i >= 0 {
+		return path[:i+1]
+	}
+	return "."
 }
 
 // Parse builds a lambdaauth.Config from a configuration file's contents,
 // such as one embedded in the binary; name names it in problems.
 func Parse(ctx context.Context, name string, data []byte, opts Options) (lambdaauth.Config, error) {
-	f, err := config.Parse(name, data)
+	f, err := config.ParseFor(name, data, opts.where())
 	if err != nil {
+		// Every problem at once: with the file's own, the secrets' too.
+		if f, _ := config.Parse(name, data); f != nil {
+			if kerr := opts.keyProblem(f); kerr != nil {
+				err = errors.Join(err, kerr)
+			}
+		}
 		return lambdaauth.Config{}, err
 	}
 	if opts.Dir == "" {
@@ -101,104 +126,50 @@ func DevFromEnv() (*config.DevAuthority, error) {
 	return d, nil
 }
 
+// build turns the checked file into the Guard's Config with the shared
+// builder (gatehouse/build), as serve and dev turn it into theirs.
 func build(ctx context.Context, f *config.File, opts Options) (lambdaauth.Config, error) {
-	cfg := lambdaauth.Config{Snapshots: opts.Snapshots, Logger: opts.Logger}
 	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	path := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(opts.Dir, p)
-	}
-
-	// authn
-	dev := opts.Dev
+	usesDev := false
 	for _, is := range f.AuthN.Issuers {
-		if is.Entra != nil && is.Entra.Authority == config.AuthorityDev && dev == nil {
-			d, err := DevFromEnv()
-			if err != nil {
-				bad("authn.issuers "+is.Name, "%v", err)
-			}
-			dev = d
-		}
-		if is.Entra != nil && is.Entra.Authority == config.AuthorityDev && dev == nil {
-			bad("authn.issuers "+is.Name, `authority "dev" names gatehouse dev's IdP: set GATEHOUSE_DEV_IDP in the function's environment (or Options.Dev)`)
-			continue
-		}
-		is.CAFile = path(is.CAFile)
-		ics, err := is.Runtime(dev)
-		if err != nil {
-			bad("authn.issuers "+is.Name, "%v", err)
-			continue
-		}
-		cfg.AuthN.Issuers = append(cfg.AuthN.Issuers, ics...)
+		usesDev = usesDev || is.Entra != nil && is.Entra.Authority == config.AuthorityDev
 	}
-	cfg.AuthN.MaxTokenBytes, cfg.AuthN.CacheEntries = f.AuthN.MaxTokenBytes, f.AuthN.CacheEntries
-
-	// authz
-	var files []authz.PolicyFile
-	for _, p := range f.AuthZ.PolicyFiles {
-		b, err := os.ReadFile(path(p))
-		if err != nil {
-			bad("authz.policy_files", "%v", err)
-			continue
+	if usesDev && opts.Dev == nil {
+		d, err := DevFromEnv()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("authn.issuers: %w", err))
+		case d == nil:
+			errs = append(errs, errors.New(`authn.issuers: authority "dev" names gatehouse dev's IdP: set GATEHOUSE_DEV_IDP in the function's environment (or Options.Dev)`))
 		}
-		files = append(files, authz.PolicyFile{Name: p, Text: b})
+		opts.Dev = d
 	}
-	cfg.AuthZ = f.AuthZ.Runtime(files)
-
-	// creds
+	bo := buildOptions(opts)
+	cfg := lambdaauth.Config{Snapshots: opts.Snapshots, Logger: opts.Logger}
+	var err error
+	if cfg.AuthN, err = buildpkg.AuthN(f, bo); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.AuthZ, err = buildpkg.AuthZ(f, bo); err != nil {
+		errs = append(errs, err)
+	}
 	if !opts.NoCredentials {
 		cfg.Creds = creds.Config{Roles: f.CredsRoles(), CacheEntries: f.Creds.CacheEntries}
 	}
-	for _, r := range cfg.Creds.Roles {
-		if r.Mode == creds.ModeBroker {
-			bad("creds.mode", "role %s is in broker mode, which needs gatehouse's own issuer key: a function uses web_identity (the caller's token) or assume_role (its execution role)", r.Name)
-		}
-	}
-
-	// audit
 	a := &f.Audit
-	switch {
-	case a.Sink != "jsonl":
-		bad("audit.sink", "%q: a function writes its trail as JSON lines to standard output (CloudWatch Logs): set sink: jsonl", a.Sink)
-	case a.OnUnavailable != "fail_closed":
-		bad("audit.on_unavailable", "%q: a function has no durable spool: use fail_closed", a.OnUnavailable)
-	}
 	cfg.Audit = lambdaauth.Audit{Claims: a.Claims, Mode: audit.Mode(a.Mode), Replica: a.Replica, PseudonymKey: opts.PseudonymKey, SigningKey: opts.SigningKey}
-	if cfg.Audit.PseudonymKey == nil {
-		if a.KeyFile == "" {
-			bad("audit.key_file", "is required: the pseudonym key, a file in the deployment package or on a mounted volume (or Options.PseudonymKey)")
-		} else {
-			cfg.Audit.PseudonymKey = lambdaauth.SecretFile(path(a.KeyFile))
-		}
+	if err := opts.keyProblem(f); err != nil {
+		errs = append(errs, err)
+	} else if cfg.Audit.PseudonymKey == nil {
+		cfg.Audit.PseudonymKey = lambdaauth.SecretFile(bo.Path(a.KeyFile))
 	}
 	if cfg.Audit.SigningKey == nil && a.SigningKeyFile != "" {
-		cfg.Audit.SigningKey = lambdaauth.SecretFile(path(a.SigningKeyFile))
+		cfg.Audit.SigningKey = lambdaauth.SecretFile(bo.Path(a.SigningKeyFile))
 	}
-
-	// gateway.routes: the API's routes, for an authorizer.
-	for i, rt := range f.Gateway.Routes {
-		r := lambdaauth.Route{Method: rt.Method, Path: rt.Path, Action: rt.Action, Role: rt.Role}
-		if rt.Function != "" {
-			r.Resource = authz.Resource{Kind: authz.ResourceFunction, Name: functionName(rt.Function)}
-		} else {
-			r.Resource = authz.Resource{Kind: authz.ResourceRoute, Name: rt.ID}
-			if r.Action == "" {
-				switch rt.Method {
-				case "GET", "HEAD", "OPTIONS":
-					r.Action = authz.ActionRead
-				case "":
-					bad(fmt.Sprintf("gateway.routes[%d]", i), "route %s: an upstream route needs a method or an action for an authorizer", rt.ID)
-				default:
-					r.Action = authz.ActionWrite
-				}
-			}
-		}
-		cfg.Routes = append(cfg.Routes, r)
+	// gateway.routes: the API's routes, for an authorizer, decided on the
+	// same resources as the gateway decides them.
+	for _, rt := range buildpkg.Routes(f) {
+		cfg.Routes = append(cfg.Routes, lambdaauth.Route{Method: rt.Method, Path: rt.Path, Action: rt.ActionFor(rt.Method), Resource: rt.Resource, Role: rt.Role})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return lambdaauth.Config{}, err
@@ -213,11 +184,7 @@ func build(ctx context.Context, f *config.File, opts Options) (lambdaauth.Config
 		c := opts.AWS.Copy()
 		cfg.AWS = &c
 	} else {
-		var lo []func(*awsconfig.LoadOptions) error
-		if f.Creds.STS.Region != "" {
-			lo = append(lo, awsconfig.WithRegion(f.Creds.STS.Region))
-		}
-		c, err := awsconfig.LoadDefaultConfig(ctx, lo...)
+		c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(buildpkg.Region(f)))
 		if err != nil {
 			return lambdaauth.Config{}, fmt.Errorf("AWS configuration: %w", err)
 		}
@@ -230,24 +197,19 @@ func build(ctx context.Context, f *config.File, opts Options) (lambdaauth.Config
 		}
 		endpoint = "" // the SDK reads AWS_ENDPOINT_URL_STS itself
 	}
-	cfg.Creds.STS = sts.NewFromConfig(*cfg.AWS, func(o *sts.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-		o.RetryMaxAttempts = 2 // the broker backs off after STS failures itself
-	})
+	cfg.Creds.STS = buildpkg.STS(*cfg.AWS, endpoint, nil)
 	return cfg, nil
 }
 
-// functionName is the name of a function given by name or ARN
-// (arn:aws:lambda:region:account:function:name[:qualifier]).
-func functionName(s string) string {
-	if !strings.HasPrefix(s, "arn:") {
-		return s
+// keyProblem says that no pseudonym key is named, neither by the file nor
+// by code.
+func (o Options) keyProblem(f *config.File) error {
+	if o.PseudonymKey == nil && f.Audit.KeyFile == "" {
+		return errors.New("audit.key_file: is required: the pseudonym key, a file in the deployment package or on a mounted volume (or Options.PseudonymKey)")
 	}
-	parts := strings.Split(s, ":")
-	if len(parts) >= 7 && parts[5] == "function" {
-		return parts[6]
-	}
-	return s
+	return nil
+}
+
+func buildOptions(o Options) buildpkg.Options {
+	return buildpkg.Options{Dir: o.Dir, Dev: o.Dev, Logger: o.Logger}
 }

@@ -93,7 +93,7 @@ gateway:
 		t.Errorf("creds modes (-want +got):\n%s; STS %v", diff, cfg.Creds.STS)
 	}
 	wantRoutes := []lambdaauth.Route{
-		{Method: "GET", Path: "/jobs/{id}", Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "jobs"}},
+		{Method: "GET", Path: "/jobs/{id}", Action: authz.ActionInvoke, Resource: authz.Resource{Kind: authz.ResourceFunction, Name: "jobs"}},
 		{Method: "GET", Path: "/status", Action: authz.ActionRead, Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "status"}},
 		{Method: "PUT", Path: "/files/{rest...}", Action: authz.ActionWrite, Role: "writer", Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "upload"}},
 	}

@@ -1,0 +1,203 @@
+package build
+
+import (
+	"cmp"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gatehouse/audit"
+	"gatehouse/audit/jsonl"
+	"gatehouse/audit/postgres"
+	"gatehouse/audit/sqlite"
+	"gatehouse/config"
+	"gatehouse/internal/privatefile"
+)
+
+// AuditFiles are the audit section's files: as configured (relative to
+// Options.Dir), else in the state directory (dev), else "".
+type AuditFiles struct {
+	DB, Key, SigningKey, Spool string
+}
+
+// Files resolves the audit section's files.
+func (o Options) AuditFiles(f *config.File) AuditFiles {
+	a := f.Audit
+	or := func(v, def string) string {
+		if v != "" {
+			return o.path(v)
+		}
+		if o.StateDir == "" {
+			return ""
+		}
+		return filepath.Join(o.StateDir, def)
+	}
+	return AuditFiles{DB: or(a.Path, "audit.db"), Key: or(a.KeyFile, "audit-key"), SigningKey: or(a.SigningKeyFile, "audit-signing.pem"), Spool: or(a.SpoolDir, "spool")}
+}
+
+// AuditSink opens the configured store. create allows creating the SQLite
+// file (a gateway); readers (query, verify) never conjure an empty trail
+// from a mistyped path.
+func AuditSink(ctx context.Context, f *config.File, o Options, create bool) (audit.Sink, error) {
+	files := o.AuditFiles(f)
+	switch f.Audit.Sink {
+	case "postgres":
+		b, err := os.ReadFile(o.path(f.Audit.DSNFile))
+		if err != nil {
+			return nil, fmt.Errorf("audit.dsn_file: %w", err)
+		}
+		return postgres.Open(ctx, postgres.Config{DSN: strings.TrimSpace(string(b))})
+	case "jsonl":
+		if create {
+			return jsonl.New(os.Stdout), nil
+		}
+		return nil, errors.New("the jsonl audit sink writes to standard output: query and verify a captured file with --file")
+	default:
+		if files.DB == "" {
+			return nil, errors.New("audit.path is not set")
+		}
+		if create {
+			if err := os.MkdirAll(filepath.Dir(files.DB), 0o700); err != nil {
+				return nil, err
+			}
+		}
+		return sqlite.Open(ctx, sqlite.Config{Path: files.DB, Create: create})
+	}
+}
+
+// Pseudonymizer reads the pseudonym key, for readers of the trail (it
+// never creates one).
+func Pseudonymizer(f *config.File, o Options) (*audit.Pseudonymizer, error) {
+	return pseudonymizer(f, o, false)
+}
+
+// pseudonymizer reads the pseudonym key; with create (a gateway under dev)
+// it is generated on first use.
+func pseudonymizer(f *config.File, o Options, create bool) (*audit.Pseudonymizer, error) {
+	path := o.AuditFiles(f).Key
+	if path == "" {
+		return nil, errors.New("audit.key_file is not set")
+	}
+	key, _, err := privatefile.Read(path, 4096)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		key = make([]byte, 32)
+		rand.Read(key)
+		err = privatefile.Write(path, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit pseudonym key: %w", err)
+	}
+	return audit.NewPseudonymizer(key)
+}
+
+// SigningKey reads the checkpoint signing key (PKCS#8 PEM), for readers of
+// the trail (it never creates one).
+func SigningKey(f *config.File, o Options) (crypto.Signer, error) {
+	return signingKey(f, o, false)
+}
+
+// signingKey reads the checkpoint signing key; with create (a gateway
+// under dev) an Ed25519 key is generated on first use.
+func signingKey(f *config.File, o Options, create bool) (crypto.Signer, error) {
+	path := o.AuditFiles(f).SigningKey
+	if path == "" {
+		return nil, errors.New("audit.signing_key_file is not set")
+	}
+	b, _, err := privatefile.Read(path, 64<<10)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		if gerr != nil {
+			return nil, gerr
+		}
+		der, merr := x509.MarshalPKCS8PrivateKey(priv)
+		if merr != nil {
+			return nil, merr
+		}
+		b = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		err = privatefile.Write(path, b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit signing key: %w", err)
+	}
+	s, err := audit.ParseSigningKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Trail is step 5 as a gateway runs it: the recorder, the store under it
+// (closed after the recorder), and the pseudonymizer events name
+// principals with.
+type Trail struct {
+	Recorder      *audit.Recorder
+	Sink          audit.Sink
+	Pseudonymizer *audit.Pseudonymizer
+	Signer        crypto.Signer // signs checkpoints
+}
+
+// Close writes what the recorder still holds, then closes the store.
+func (t *Trail) Close() error { return errors.Join(t.Recorder.Close(), t.Sink.Close()) }
+
+// AuditTrail opens the trail of a gateway. Under dev (a state directory)
+// its keys are generated on first use.
+func AuditTrail(ctx context.Context, f *config.File, o Options) (*Trail, error) {
+	create := o.StateDir != ""
+	pseudo, err := pseudonymizer(f, o, create)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := signingKey(f, o, create)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := AuditSink(ctx, f, o, true)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	rec, err := audit.NewRecorder(audit.Config{
+		Sink: sink, Mode: audit.Mode(f.Audit.Mode), OnUnavailable: audit.Fallback(f.Audit.OnUnavailable),
+		SpoolDir: o.AuditFiles(f).Spool, Replica: cmp.Or(f.Audit.Replica, host), Signer: signer, Logger: o.Logger,
+	})
+	if err != nil {
+		sink.Close()
+		return nil, err
+	}
+	return &Trail{Recorder: rec, Sink: sink, Pseudonymizer: pseudo, Signer: signer}, nil
+}
+
+// Prune deletes events older than audit.retention every hour until ctx
+// ends, cutting only at signed checkpoints so that verify keeps passing on
+// what remains. Without a retention it returns at once.
+func (t *Trail) Prune(ctx context.Context, retention time.Duration, log *slog.Logger) {
+	if retention <= 0 {
+		return
+	}
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := audit.Prune(ctx, t.Sink, time.Now().Add(-retention), t.Signer.Public())
+		if err != nil {
+			log.Error("audit: retention failed", "err", err)
+		} else if n > 0 {
+			log.Info("audit: retention deleted old events", "events", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
