@@ -101,8 +101,12 @@ func (s *gatewayStack) snapshot(ctx context.Context, f *config.File) (gateway.Sn
 	if err != nil {
 		return gateway.Snapshot{}, err
 	}
+	var broker pipeline.Broker // none: every credential request fails with ErrNoCredentials
+	if s.broker != nil {
+		broker = s.broker
+	}
 	pl, err := pipeline.New(pipeline.Config{
-		Verifier: v, Policy: pol, Broker: s.broker, Recorder: s.trail.Recorder,
+		Verifier: v, Policy: pol, Broker: broker, Recorder: s.trail.Recorder,
 		Pseudonym: s.trail.Pseudonymizer.Principal, Claims: f.Audit.Claims, Logger: s.log,
 	})
 	if err != nil {
@@ -215,7 +219,9 @@ func (s *gatewayStack) newGateway(ctx context.Context, f *config.File) (*gateway
 	}
 	// Counters of the parts the gateway runs now (a reload swaps them).
 	metrics.WatchVerifier(func() authn.Stats { return gw.Pipeline().Parts().Verifier.(*authn.Verifier).Stats() })
-	metrics.WatchBroker(s.broker.Stats)
+	if s.broker != nil {
+		metrics.WatchBroker(s.broker.Stats)
+	}
 	policy := func() *authz.Engine { return gw.Pipeline().Parts().Policy.(*authz.Engine) }
 	metrics.WatchCounter("gatehouse_decision_cache_hits_total", "Policy decisions answered from the decision cache.",
 		func() int64 { h, _ := policy().CacheStats(); return h })

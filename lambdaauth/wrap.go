@@ -32,7 +32,7 @@ type (
 // event's response shape (answer). A handler's error is passed back to
 // Lambda as it is, and recorded as a 502 (what API Gateway answers).
 func run[Req, Resp any](ctx context.Context, g *Guard, r *request, h func(context.Context, Req) (Resp, error), ev Req,
-	strip func(*Req), status func(Resp) int, answer func(*pipeline.Refusal) Resp) (Resp, error) {
+	strip func(Req) Req, status func(Resp) int, answer func(*pipeline.Refusal) Resp) (Resp, error) {
 	var (
 		resp Resp
 		herr error
@@ -41,7 +41,7 @@ func run[Req, Resp any](ctx context.Context, g *Guard, r *request, h func(contex
 	out := g.pl.Run(ctx, g.pipelineRequest(ctx, r), func(ctx context.Context, c *pipeline.Call) (int, error) {
 		ran = true
 		c.Invoked(g.function, c.Event.RequestID)
-		strip(&ev)
+		ev = strip(ev)
 		defer func() {
 			if p := recover(); p != nil {
 				// The panic goes on to aws-lambda-go, which reports it;
@@ -71,7 +71,10 @@ func (g *Guard) WrapHTTPAPI(h HTTPAPIHandler) HTTPAPIHandler {
 			method: rc.HTTP.Method, path: ev.RawPath, route: ev.RouteKey, headers: ev.Headers,
 			query: ev.QueryStringParameters, rawQuery: ev.RawQueryString, sourceIP: rc.HTTP.SourceIP, apiRequestID: rc.RequestID,
 		}, h, ev,
-			func(ev *events.APIGatewayV2HTTPRequest) { ev.Headers = withoutAuthorization(ev.Headers) },
+			func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
+				ev.Headers = withoutAuthorization(ev.Headers)
+				return ev
+			},
 			func(r events.APIGatewayV2HTTPResponse) int { return r.StatusCode },
 			func(a *pipeline.Refusal) events.APIGatewayV2HTTPResponse {
 				return events.APIGatewayV2HTTPResponse{StatusCode: a.Status, Headers: lowerKeys(a.Headers()), Body: string(a.Body())}
@@ -93,9 +96,10 @@ func (g *Guard) WrapREST(h RESTHandler) RESTHandler {
 			query: ev.QueryStringParameters, multiQuery: ev.MultiValueQueryStringParameters,
 			sourceIP: rc.Identity.SourceIP, apiRequestID: rc.RequestID,
 		}, h, ev,
-			func(ev *events.APIGatewayProxyRequest) {
+			func(ev events.APIGatewayProxyRequest) events.APIGatewayProxyRequest {
 				ev.Headers = withoutAuthorization(ev.Headers)
 				ev.MultiValueHeaders = withoutAuthorization(ev.MultiValueHeaders)
+				return ev
 			},
 			func(r events.APIGatewayProxyResponse) int { return r.StatusCode },
 			func(a *pipeline.Refusal) events.APIGatewayProxyResponse {
@@ -113,7 +117,10 @@ func (g *Guard) WrapFunctionURL(h FunctionURLHandler) FunctionURLHandler {
 			method: rc.HTTP.Method, path: ev.RawPath, route: "$default", headers: ev.Headers,
 			query: ev.QueryStringParameters, rawQuery: ev.RawQueryString, sourceIP: rc.HTTP.SourceIP, apiRequestID: rc.RequestID,
 		}, h, ev,
-			func(ev *events.LambdaFunctionURLRequest) { ev.Headers = withoutAuthorization(ev.Headers) },
+			func(ev events.LambdaFunctionURLRequest) events.LambdaFunctionURLRequest {
+				ev.Headers = withoutAuthorization(ev.Headers)
+				return ev
+			},
 			func(r events.LambdaFunctionURLResponse) int { return r.StatusCode },
 			func(a *pipeline.Refusal) events.LambdaFunctionURLResponse {
 				return events.LambdaFunctionURLResponse{StatusCode: a.Status, Headers: lowerKeys(a.Headers()), Body: string(a.Body())}
@@ -132,9 +139,10 @@ func (g *Guard) WrapALB(h ALBHandler) ALBHandler {
 			query: ev.QueryStringParameters, multiQuery: ev.MultiValueQueryStringParameters, escapedQuery: true,
 			sourceIP: albSourceIP(ev),
 		}, h, ev,
-			func(ev *events.ALBTargetGroupRequest) {
+			func(ev events.ALBTargetGroupRequest) events.ALBTargetGroupRequest {
 				ev.Headers = withoutAuthorization(ev.Headers)
 				ev.MultiValueHeaders = withoutAuthorization(ev.MultiValueHeaders)
+				return ev
 			},
 			func(r events.ALBTargetGroupResponse) int { return r.StatusCode },
 			func(a *pipeline.Refusal) events.ALBTargetGroupResponse { return albAnswer(a, multi) })

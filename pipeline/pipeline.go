@@ -143,7 +143,7 @@ type Call struct {
 	Event audit.Event
 
 	pl    *Pipeline
-	req   Request
+	req   callRequest
 	start time.Time
 	err   error // why the request is refused; nil when allowed
 
@@ -153,13 +153,22 @@ type Call struct {
 	finished bool
 }
 
+// callRequest is what a Call keeps of its Request after steps 1 and 2.
+type callRequest struct {
+	token, sessionPolicy, metadataURL string
+	method, path, sourceIP            string
+}
+
 // Err is why the request is refused by steps 1 and 2; nil when allowed.
 func (c *Call) Err() error { return c.err }
 
 // Begin runs steps 1 and 2 for req. When c.Err() is nil, the request is
 // allowed: the front door runs its target (step 4) and calls Finish.
 func (pl *Pipeline) Begin(ctx context.Context, req Request) *Call {
-	c := &Call{pl: pl, req: req, start: pl.now()}
+	c := &Call{pl: pl, start: pl.now(), req: callRequest{
+		token: req.Token, sessionPolicy: req.SessionPolicy, metadataURL: req.MetadataURL,
+		method: req.Method, path: req.Path, sourceIP: req.SourceIP,
+	}}
 	c.Event = audit.Event{
 		Time: c.start, RequestID: req.ID, Route: req.Route, Action: req.Action,
 		Resource: req.Resource.Kind + ":" + req.Resource.Name,
@@ -200,7 +209,7 @@ func (c *Call) Decide(action string, res authz.Resource, role string) authz.Deci
 	}
 	return c.pl.cfg.Policy.Decide(c.Principal, authz.Request{
 		Action: action, Resource: res, Role: role,
-		Method: c.req.Method, Path: c.req.Path, SourceIP: c.req.SourceIP, Time: c.start,
+		Method: c.req.method, Path: c.req.path, SourceIP: c.req.sourceIP, Time: c.start,
 	})
 }
 
@@ -223,7 +232,7 @@ func (c *Call) Credentials(ctx context.Context) (*creds.Session, error) {
 		return nil, c.credErr
 	}
 	s, err := c.pl.cfg.Broker.Credentials(ctx, creds.Request{
-		Principal: c.Principal, Role: c.Decision.Role, Token: c.req.Token, SessionPolicy: c.req.SessionPolicy,
+		Principal: c.Principal, Role: c.Decision.Role, Token: c.req.token, SessionPolicy: c.req.sessionPolicy,
 	})
 	if errors.Is(err, creds.ErrUnknownRole) {
 		err = fmt.Errorf("%w (%q)", ErrNoCredentials, c.Decision.Role)
@@ -262,7 +271,7 @@ func (c *Call) Finish(ctx context.Context, status int) error {
 		return nil
 	}
 	c.finished = true
-	c.req.Token = ""
+	c.req.token = ""
 	if c.credErr != nil && c.Event.ErrorClass == "" {
 		c.Event.ErrorClass = credentialsClass(c.credErr)
 	}

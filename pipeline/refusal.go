@@ -73,7 +73,7 @@ func (c *Call) Refuse(err error) *Refusal {
 		pe *Error
 	)
 	ev := &c.Event
-	meta := c.req.MetadataURL
+	meta := c.req.metadataURL
 	r := &Refusal{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error", RequestID: ev.RequestID}
 	if errors.Is(err, authn.ErrNoToken) && !errors.As(err, &ae) {
 		err = &authn.Error{Kind: authn.InvalidRequest, Check: authn.CheckRequest, Reason: "no bearer token", Err: err}
