@@ -55,7 +55,7 @@ var forbidden = map[string]map[string]string{
 	"gatehouse/lambdaauth": {
 		"gatehouse/config": "takes built parts", "gatehouse/build": "takes built parts", "gatehouse/cli": "wiring", "gatehouse/devkit": "development doubles",
 		"gatehouse/lambdaconfig": "the YAML wiring depends on lambdaauth, never the reverse",
-		"gatehouse/gateway": "front doors depend on the pipeline, never on each other",
+		"gatehouse/gateway":      "front doors depend on the pipeline, never on each other",
 	},
 	"gatehouse/build": {
 		"gatehouse/gateway": "the one builder serves every front door: it knows none", "gatehouse/lambdaauth": "the one builder serves every front door: it knows none",
