@@ -17,8 +17,8 @@ import (
 // changes, or on SIGHUP, and hands the new version to apply, which builds
 // what it needs to the side and swaps it in at once (requests in flight
 // finish on what they started with). A broken file, or one apply refuses,
-// leaves everything as it was and logs every problem. Credentials and the
-// audit trail take effect on restart.
+// leaves everything as it was and logs every problem. The credential
+// broker, gatehouse's issuer and the audit trail take effect on restart.
 type reloader struct {
 	path     string // configuration file; "" for the embedded one (SIGHUP only)
 	where    config.Where
