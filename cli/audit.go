@@ -89,7 +89,7 @@ stored, with the pseudonym key.`,
 	f := cmd.Flags()
 	f.StringVar(&o.user, "user", "", "a user: development UPN or name, or an object id (with --tenant)")
 	f.StringVar(&o.principal, "principal", "", "a stored pseudonym (p1:…)")
-	f.StringVar(&o.tenant, "tenant", "", "tenant id")
+	f.StringVar(&o.tenant, "tenant", "", "tenant id (or a development tenant's domain)")
 	f.StringVar(&o.agent, "agent", "", "an agent in the chain (app id or pseudonym)")
 	f.StringVar(&o.route, "route", "", "route id")
 	f.StringVar(&o.decision, "decision", "", "allow, deny or error")
@@ -129,7 +129,7 @@ func runAuditQuery(ctx context.Context, e *env, o queryOptions) error {
 		return err
 	}
 	if o.user != "" {
-		tenant, oid, err := resolveUser(f, o.user, o.tenant)
+		tenant, oid, err := f.Dev.IDP.ResolveUser(o.user, o.tenant)
 		if err != nil {
 			return err
 		}
@@ -144,26 +144,6 @@ func runAuditQuery(ctx context.Context, e *env, o queryOptions) error {
 		return err
 	}
 	return printEvents(e.stdout, o.format, events)
-}
-
-// resolveUser turns a development user (UPN, name or object id) or an
-// object id into (tenant, object id).
-func resolveUser(f *config.File, user, tenant string) (string, string, error) {
-	for _, t := range f.Dev.IDP.Tenants {
-		if tenant != "" && tenant != t.ID {
-			continue
-		}
-		for _, u := range t.Users {
-			name, _, _ := strings.Cut(u.UPN, "@")
-			if strings.EqualFold(u.UPN, user) || strings.EqualFold(name, user) || strings.EqualFold(u.ID, user) {
-				return t.ID, u.ID, nil
-			}
-		}
-	}
-	if tenant != "" && len(user) == 36 && strings.Count(user, "-") == 4 {
-		return tenant, strings.ToLower(user), nil
-	}
-	return "", "", fmt.Errorf("user %q: not a development user; give the object id and --tenant", user)
 }
 
 func printEvents(w io.Writer, format string, events []audit.Event) error {

@@ -200,7 +200,7 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 		raw = string(b)
 	}
 	raw = strings.TrimSpace(raw)
-	res, err := parseResource(o.resource)
+	res, err := authz.ParseResource(o.resource)
 	if err != nil {
 		return err
 	}

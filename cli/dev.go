@@ -47,11 +47,22 @@ func newDevCmd(e *env) *cobra.Command {
 	var o devOptions
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the local loop: an Entra-compatible identity provider (more services follow)",
-		Long: `dev starts the development identity provider from the embedded development
-configuration (or --config), prints a banner with its issuer URL and sample
-identities, and keeps signing keys in the state directory so tokens stay valid
-across restarts. Stop it with Ctrl-C.`,
+		Short: "Run the local loop: development IdP, local STS, Lambda host, HTTP upstream and the gateway",
+		Long: `dev runs the local loop of the embedded development configuration (or
+--config), on loopback addresses:
+
+  - the development identity provider, Entra-compatible
+  - a local STS, which trusts the IdP and gatehouse's own issuer
+  - a local Lambda host running the configured functions (the example
+    functions of the source tree)
+  - a development HTTP upstream, the target of routes whose upstream is "dev"
+  - the gateway, which also serves gatehouse's issuer for AWS, and its admin
+    listener (metrics and health)
+
+It prints a banner with their URLs and sample identities, and keeps signing
+keys, the local CA and the audit trail in the state directory, so tokens stay
+valid across restarts. It reloads the policy, routes and issuers when the
+--config file or its Cedar files change, or on SIGHUP. Stop it with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), e, o) },
 	}

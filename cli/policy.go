@@ -159,7 +159,7 @@ func runExplain(ctx context.Context, e *env, o explainOptions) error {
 		printProblems(e.stderr, err)
 		return exitError{code: 1}
 	}
-	res, err := parseResource(o.resource)
+	res, err := authz.ParseResource(o.resource)
 	if err != nil {
 		return err
 	}
@@ -232,22 +232,6 @@ func printDecision(w io.Writer, p *authn.Principal, d authz.Decision) {
 		who += ", agent " + a
 	}
 	fmt.Fprintf(w, "principal  %s)\n", who)
-}
-
-func parseResource(s string) (authz.Resource, error) {
-	kind, name, ok := strings.Cut(s, ":")
-	if !ok {
-		kind, name = authz.ResourceFunction, s
-	}
-	switch kind {
-	case authz.ResourceFunction, authz.ResourceRoute:
-	default:
-		return authz.Resource{}, fmt.Errorf("resource %q: want function:NAME or route:ID", s)
-	}
-	if name == "" {
-		return authz.Resource{}, fmt.Errorf("resource %q has no name", s)
-	}
-	return authz.Resource{Kind: kind, Name: name}, nil
 }
 
 func readPrincipalFile(path string) (*authn.Principal, error) {

@@ -42,7 +42,7 @@ configuration's development directory unless given. Prints the access token.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runToken(cmd.Context(), e, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.user, "user", "", "development user: UPN or the part before '@'")
+	f.StringVar(&o.user, "user", "", "development user: UPN, the part before '@', or object id")
 	f.StringVar(&o.password, "password", "", "the user's password (default: from the configuration)")
 	f.StringVar(&o.app, "app", "", "client app for --user: name or client id (default: the first public client)")
 	f.StringVar(&o.client, "client", "", "app for client credentials: name or client id")
@@ -83,7 +83,7 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 			caFile = ep.CAFile
 		}
 	}
-	t, err := findTenant(f, tenantRef, issuer)
+	t, err := f.Dev.IDP.Tenant(tenantRef, issuer)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 			return err
 		}
 	} else {
-		a, err := findApp(t, o.client, nil)
+		a, err := t.App(o.client, nil)
 		if err != nil {
 			return err
 		}
@@ -120,7 +120,9 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 		}
 		scopes := o.scopes
 		if len(scopes) == 0 {
-			scopes = defaultResourceScope(t, a)
+			if s := t.DefaultScope(a); s != "" {
+				scopes = []string{s}
+			}
 		}
 		cc := clientcredentials.Config{ClientID: a.ClientID, ClientSecret: secret, TokenURL: tokenURL, Scopes: scopes}
 		if tok, err = cc.Token(ctx); err != nil {
@@ -146,19 +148,22 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 // endpoint (password grant); ctx carries the HTTP client (oauth2.HTTPClient).
 // Empty app, password and scopes mean the configuration's defaults.
 func userToken(ctx context.Context, tokenURL string, t config.Tenant, user, app, password string, scopes []string) (*oauth2.Token, error) {
-	u, err := findUser(t, user)
+	u, err := t.User(user)
 	if err != nil {
 		return nil, err
 	}
-	a, err := findApp(t, app, func(a config.App) bool { return a.PublicClient })
+	a, err := t.App(app, func(a config.App) bool { return a.PublicClient })
 	if err != nil {
+		if app == "" {
+			err = fmt.Errorf("%w: pass --app", err)
+		}
 		return nil, err
 	}
 	if password == "" {
 		password = string(u.Password)
 	}
 	if len(scopes) == 0 {
-		scopes = grantedScopes(t, a)
+		scopes = t.GrantedScopes(a)
 	}
 	cfg := oauth2.Config{ClientID: a.ClientID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}, Scopes: scopes}
 	if len(a.Secrets) > 0 && !a.PublicClient {
@@ -206,83 +211,4 @@ func discoverTokenEndpoint(ctx context.Context, c *http.Client, issuer string) (
 		return "", errors.New("discovery: no token_endpoint")
 	}
 	return doc.TokenEndpoint, nil
-}
-
-func findTenant(f *config.File, ref, issuer string) (config.Tenant, error) {
-	for _, t := range f.Dev.IDP.Tenants {
-		if ref != "" && (strings.EqualFold(t.ID, ref) || strings.EqualFold(t.Domain, ref)) {
-			return t, nil
-		}
-		if ref == "" && strings.Contains(issuer, "/"+t.ID+"/") {
-			return t, nil
-		}
-	}
-	return config.Tenant{}, fmt.Errorf("tenant %q is not in the development directory", ref)
-}
-
-func findUser(t config.Tenant, ref string) (config.User, error) {
-	for _, u := range t.Users {
-		name, _, _ := strings.Cut(u.UPN, "@")
-		if strings.EqualFold(u.UPN, ref) || strings.EqualFold(name, ref) || u.ID == ref {
-			return u, nil
-		}
-	}
-	return config.User{}, fmt.Errorf("no development user %q in tenant %s", ref, t.ID)
-}
-
-// findApp finds an app by name or client id; with an empty ref, the first
-// app for which pick is true.
-func findApp(t config.Tenant, ref string, pick func(config.App) bool) (config.App, error) {
-	for _, a := range t.Apps {
-		if ref == "" && pick != nil && pick(a) || ref != "" && (a.Name == ref || strings.EqualFold(a.ClientID, ref)) {
-			return a, nil
-		}
-	}
-	if ref == "" {
-		return config.App{}, errors.New("no suitable app in the development directory: pass --app")
-	}
-	return config.App{}, fmt.Errorf("no app %q in tenant %s", ref, t.ID)
-}
-
-// grantedScopes is every delegated scope a has been granted on its first API
-// with scopes, as "{App ID URI}/{scope}".
-func grantedScopes(t config.Tenant, a config.App) []string {
-	for _, p := range a.Permissions {
-		if len(p.Scopes) == 0 {
-			continue
-		}
-		res := resourceURI(t, p.Resource)
-		var out []string
-		for _, s := range p.Scopes {
-			out = append(out, res+"/"+s)
-		}
-		return out
-	}
-	return nil
-}
-
-// defaultResourceScope is "{App ID URI}/.default" of a's first API with
-// application permissions (or with anything at all).
-func defaultResourceScope(t config.Tenant, a config.App) []string {
-	for _, p := range a.Permissions {
-		if len(p.Roles) > 0 {
-			return []string{resourceURI(t, p.Resource) + "/.default"}
-		}
-	}
-	if len(a.Permissions) > 0 {
-		return []string{resourceURI(t, a.Permissions[0].Resource) + "/.default"}
-	}
-	return nil
-}
-
-func resourceURI(t config.Tenant, ref string) string {
-	for _, a := range t.Apps {
-		if a.Name == ref || strings.EqualFold(a.ClientID, ref) {
-			if a.AppIDURI != "" {
-				return a.AppIDURI
-			}
-			return "api://" + a.ClientID
-		}
-	}
-	return ref
 }

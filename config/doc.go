@@ -20,6 +20,10 @@
 // Defaults live in ApplyDefaults alone; each field's doc says what its zero
 // value means. Validate is pure: no I/O, no network, no globals.
 //
+// It also finds tenants, users and apps of the development directory by
+// the names people type (IDP.Tenant, Tenant.User, Tenant.App,
+// IDP.ResolveUser), for `gatehouse token` and `gatehouse audit query`.
+//
 // What it leaves to others: the file format is kept apart from each step's
 // runtime Config, and the CLI (or gatehouse/lambdaconfig, in a function)
 // converts a File into those (authn.Config, idp.Config, ...). Two
