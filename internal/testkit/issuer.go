@@ -116,6 +116,12 @@ func NewIssuer(t testing.TB, cfg IssuerConfig) *Issuer {
 // the base of its discovery document (https://127.0.0.1:PORT + Path).
 func (iss *Issuer) URL() string { return iss.url }
 
+// Close stops the issuer's server, as when an identity provider goes
+// down: from then on its discovery document and JWKS cannot be fetched,
+// while Sign still makes tokens with its key. NewIssuer's t closes it
+// anyway; closing it twice is harmless.
+func (iss *Issuer) Close() { iss.srv.Close() }
+
 // Client returns an HTTP client that trusts the issuer's TLS certificate,
 // for the HTTPClient field of the verifier's Config.
 func (iss *Issuer) Client() *http.Client { return iss.srv.Client() }

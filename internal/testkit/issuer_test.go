@@ -135,3 +135,35 @@ func header(t *testing.T, token string) map[string]any {
 	}
 	return h
 }
+
+// TestIssuerClose: a closed issuer serves nothing, as an identity provider
+// that is down; its tokens are still signed, and verify against keys
+// fetched before it closed.
+func TestIssuerClose(t *testing.T) {
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
+	ctx := oidc.ClientContext(t.Context(), iss.Client())
+	keys := oidc.NewRemoteKeySet(ctx, iss.URL()+"/jwks")
+	before := iss.Sign(claims(iss, time.Now()))
+	if _, err := keys.VerifySignature(ctx, before); err != nil {
+		t.Fatalf("VerifySignature before Close: %v", err)
+	}
+	iss.Close()
+	iss.Close() // twice, and once more by t's Cleanup
+	for _, u := range []string{iss.URL() + "/.well-known/openid-configuration", iss.URL() + "/jwks"} {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := iss.Client().Do(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("GET %s after Close: %d, want a connection error", u, resp.StatusCode)
+		}
+	}
+	if _, err := oidc.NewProvider(ctx, iss.URL()); err == nil {
+		t.Error("NewProvider of a closed issuer succeeded")
+	}
+	after := iss.Sign(claims(iss, time.Now()))
+	if _, err := keys.VerifySignature(ctx, after); err != nil {
+		t.Errorf("a token signed after Close does not verify against the keys fetched before: %v", err)
+	}
+}
