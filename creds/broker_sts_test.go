@@ -27,6 +27,7 @@ import (
 	"gatehouse/authn"
 	"gatehouse/devkit/idp"
 	localsts "gatehouse/devkit/sts"
+	"gatehouse/internal/testkit"
 	"gatehouse/mint"
 )
 
@@ -55,7 +56,7 @@ const (
 // httptest TLS server (they share httptest's certificate, so one client
 // trusts them all), and a clock the broker, issuer and STS share.
 type stsEnv struct {
-	clock     *fakeClock
+	clock     *testkit.Clock
 	client    *http.Client // trusts the servers
 	idp       *idp.Server
 	idpURL    string
@@ -93,7 +94,7 @@ func startTLS(t testing.TB) (*httptest.Server, *lazyHandler) {
 
 func newSTSEnv(t testing.TB) *stsEnv {
 	t.Helper()
-	e := &stsEnv{clock: newFakeClock(time.Now().Truncate(time.Second))}
+	e := &stsEnv{clock: testkit.NewClock(time.Now().Truncate(time.Second))}
 	log := testLogger(t)
 
 	// Development IdP, Entra-shaped: a tenant with a user, an API and a CLI.

@@ -15,27 +15,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"gatehouse/internal/testkit"
 )
-
-// fakeClock is a clock tests move by hand; nothing sleeps.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // scriptedSTS answers STS Query requests with the wire bodies of spec §3
 // and §4, as a test script says: success, or a given error, or a dropped
@@ -47,7 +29,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // tests runs against devkit/sts. The client is still the real AWS SDK, so
 // the error mapping is tested on the errors the SDK really returns.
 type scriptedSTS struct {
-	clock *fakeClock
+	clock *testkit.Clock
 	mu    sync.Mutex
 	mode  string // "ok", "throttle", "idp", "internal", "drop", "denied"
 	calls atomic.Int64
@@ -125,9 +107,9 @@ func atoi(s string) (n int) {
 // newOutageBroker returns a broker in web_identity mode (no issuer needed)
 // talking to a scripted STS through the real SDK client, with SDK retries
 // off so that one Credentials call is one STS request.
-func newOutageBroker(t *testing.T) (*Broker, *scriptedSTS, *fakeClock) {
+func newOutageBroker(t *testing.T) (*Broker, *scriptedSTS, *testkit.Clock) {
 	t.Helper()
-	clock := newFakeClock(testNow)
+	clock := testkit.NewClock(testNow)
 	script := &scriptedSTS{clock: clock, mode: "ok"}
 	srv := httptest.NewTLSServer(script)
 	t.Cleanup(srv.Close)
@@ -305,7 +287,7 @@ func TestAccessDeniedOnRefreshStopsServing(t *testing.T) {
 }
 
 func TestCallerContextEndsWaitNotFlight(t *testing.T) {
-	clock := newFakeClock(testNow)
+	clock := testkit.NewClock(testNow)
 	script := &scriptedSTS{clock: clock, mode: "ok"}
 	arrived, release := make(chan struct{}, 1), make(chan struct{})
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

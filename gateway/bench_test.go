@@ -2,9 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,13 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
-
 	"gatehouse/audit"
 	"gatehouse/audit/sqlite"
 	"gatehouse/authn"
 	"gatehouse/authz"
+	"gatehouse/internal/testkit"
 	"gatehouse/invoke"
 	"gatehouse/mint"
 )
@@ -54,31 +49,28 @@ func BenchmarkBareReverseProxy(b *testing.B) {
 
 func BenchmarkGatewayUpstream(b *testing.B) {
 	up := benchUpstream(b)
-	g, sign := newRealGateway(b, up.URL)
+	g, iss := newRealGateway(b, up.URL)
 	now := time.Now()
-	raw := sign(jwt.MapClaims{
-		"iss": "https://idp.example", "aud": "api://gatehouse", "sub": "user-1", "exp": now.Add(time.Hour).Unix(),
+	raw := iss.Sign(map[string]any{
+		"iss": iss.URL(), "aud": "api://gatehouse", "sub": "user-1", "exp": now.Add(time.Hour).Unix(),
 		"iat": now.Unix(), "nbf": now.Unix(), "jti": "t1", "groups": []string{readersGroup}, "azp": "cli",
 	})
-	runParallel(b, g.Handler(), raw)
+	runParallel(b, g.Handler(), raw) // its first request fetches the issuer's keys, before the timer starts
 }
 
 const readersGroup = "15dd7745-cbbe-45b1-9b2a-ee1ef7644785"
 
 // newRealGateway builds a gateway with its real steps in front of the
-// upstream at upstreamURL: a verifier trusting a key of the test's own
-// (sign signs tokens with it), a Cedar policy letting readersGroup read
-// route "api" (/api/...), an asynchronous SQLite trail and the HTTP target
-// with gatehouse's assertion.
-func newRealGateway(tb testing.TB, upstreamURL string) (*Gateway, func(jwt.MapClaims) string) {
+// upstream at upstreamURL: a verifier trusting the returned issuer (its
+// Sign makes the tokens), a Cedar policy letting readersGroup read route
+// "api" (/api/...), an asynchronous SQLite trail and the HTTP target with
+// gatehouse's assertion.
+func newRealGateway(tb testing.TB, upstreamURL string) (*Gateway, *testkit.Issuer) {
 	tb.Helper()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwks) }))
-	tb.Cleanup(idp.Close)
+	iss := testkit.NewIssuer(tb, testkit.IssuerConfig{})
 	v, err := authn.NewVerifier(authn.Config{Issuers: []authn.IssuerConfig{{
-		Name: "corp", Issuer: "https://idp.example", JWKSURL: idp.URL, Audiences: []string{"api://gatehouse"},
-	}}})
+		Name: "corp", Issuer: iss.URL(), Audiences: []string{"api://gatehouse"},
+	}}, HTTPClient: iss.Client()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -120,16 +112,7 @@ func newRealGateway(tb testing.TB, upstreamURL string) (*Gateway, func(jwt.MapCl
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sign := func(c jwt.MapClaims) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
-		tok.Header["kid"] = "k1"
-		raw, err := tok.SignedString(key)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return raw
-	}
-	return g, sign
+	return g, iss
 }
 
 func runParallel(b *testing.B, h http.Handler, bearer string) {

@@ -13,6 +13,7 @@ import (
 	"gatehouse/authn"
 	"gatehouse/authz"
 	"gatehouse/creds"
+	"gatehouse/internal/testkit"
 	"gatehouse/invoke"
 	"gatehouse/pipeline"
 )
@@ -63,13 +64,15 @@ func (f fakeTarget) Invoke(_ context.Context, w http.ResponseWriter, _ *http.Req
 	return &invoke.Outcome{Status: 200, TargetRequestID: "lambda-req"}, nil
 }
 
+// fakeRecorder keeps a copy of each event as it was recorded (and refuses
+// it when err is set).
 type fakeRecorder struct {
-	events []*audit.Event
+	events []audit.Event
 	err    error
 }
 
 func (f *fakeRecorder) Record(_ context.Context, ev *audit.Event) error {
-	f.events = append(f.events, ev)
+	f.events = append(f.events, *ev)
 	return f.err
 }
 
@@ -97,6 +100,18 @@ func (s steps) pipeline(t testing.TB) *pipeline.Pipeline {
 }
 
 func TestPipelineOutcomes(t *testing.T) {
+	// caller is ev with fakeVerifier's principal as the event names it: by
+	// the pseudonym, with the allow-listed claims but upn, which is
+	// personal and dropped whatever the list says.
+	caller := func(ev audit.Event) audit.Event {
+		ev.Tenant, ev.Principal, ev.PrincipalKind, ev.App = "tid-1", "p:tid-1/oid-1", "user", "app-1"
+		ev.Claims = map[string]string{"azpacr": "0"}
+		return ev
+	}
+	// The target is named only when it was invoked: never for a request
+	// refused before step 4.
+	const target, targetReq = "hello", "lambda-req"
+	allow, rule := audit.DecisionAllow, []string{"rule-1/reader"}
 	tests := []struct {
 		name       string
 		bearer     string
@@ -107,53 +122,42 @@ func TestPipelineOutcomes(t *testing.T) {
 		recordErr  error
 		wantStatus int
 		wantHeader map[string]string // header -> substring
-		wantEvent  func(*audit.Event) string
+		wantEvent  audit.Event       // beside the request id, route, action and resource
 	}{
 		{name: "allowed", bearer: "t", policy: fakePolicy{allow: true}, wantStatus: 200,
-			wantEvent: func(ev *audit.Event) string {
-				if ev.Decision != audit.DecisionAllow || ev.Role != "reader" || ev.TargetRequestID != "lambda-req" || ev.STSSession != "oid-1" || ev.Principal != "p:tid-1/oid-1" {
-					return "allowed event incomplete"
-				}
-				if _, leaked := ev.Claims["upn"]; leaked || ev.Claims["azpacr"] != "0" {
-					return "claims not filtered by the allow-list"
-				}
-				return ""
-			}},
+			wantEvent: caller(audit.Event{Decision: allow, Policies: rule, Role: "reader", STSSession: "oid-1", Target: target, TargetRequestID: targetReq, Status: 200})},
 		{name: "no token", wantStatus: 401, wantHeader: map[string]string{"WWW-Authenticate": `Bearer realm="gatehouse", resource_metadata=`},
-			wantEvent: func(ev *audit.Event) string {
-				if ev.Decision != audit.DecisionError || ev.Check != authn.CheckRequest {
-					return "no-token event"
-				}
-				return ""
-			}},
+			wantEvent: audit.Event{Decision: audit.DecisionError, Status: 401, Check: authn.CheckRequest, ErrorClass: string(authn.InvalidRequest)}},
 		{name: "bad token", bearer: "t", verifier: fakeVerifier{err: &authn.Error{Kind: authn.InvalidToken, Check: "signature", Reason: "signature does not verify"}},
-			wantStatus: 401, wantHeader: map[string]string{"WWW-Authenticate": `error="invalid_token", error_description="signature: signature does not verify"`}},
+			wantStatus: 401, wantHeader: map[string]string{"WWW-Authenticate": `error="invalid_token", error_description="signature: signature does not verify"`},
+			wantEvent: audit.Event{Decision: audit.DecisionError, Status: 401, Check: "signature", ErrorClass: string(authn.InvalidToken)}},
 		{name: "issuer keys unavailable", bearer: "t", verifier: fakeVerifier{err: &authn.Error{Kind: authn.Unavailable, Check: "keys", Reason: "keys unavailable"}},
-			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "30"}},
+			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "30"},
+			wantEvent: audit.Event{Decision: audit.DecisionError, Status: 503, Check: "keys", ErrorClass: string(authn.Unavailable)}},
 		{name: "policy denial", bearer: "t", wantStatus: 403, wantHeader: map[string]string{"WWW-Authenticate": `error="insufficient_scope"`},
-			wantEvent: func(ev *audit.Event) string {
-				if ev.Decision != audit.DecisionDeny {
-					return "deny not recorded as deny"
-				}
-				return ""
-			}},
+			wantEvent: caller(audit.Event{Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied"})},
 		{name: "trust policy refused", bearer: "t", policy: fakePolicy{allow: true}, broker: fakeBroker{err: &creds.Error{Status: 403, Role: "reader", Reason: `role "reader" refused the session`}},
-			wantStatus: 403},
+			wantStatus: 403,
+			wantEvent:  caller(audit.Event{Decision: allow, Policies: rule, Role: "reader", Status: 403, ErrorClass: "credentials"})},
 		{name: "STS outage", bearer: "t", policy: fakePolicy{allow: true}, broker: fakeBroker{err: &creds.Error{Status: 503, Role: "reader", Reason: "STS unavailable", RetryAfter: 1500 * time.Millisecond}},
-			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "2"}},
+			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "2"},
+			wantEvent: caller(audit.Event{Decision: allow, Policies: rule, Role: "reader", Status: 503, ErrorClass: "credentials"})},
 		{name: "function timed out", bearer: "t", policy: fakePolicy{allow: true}, target: fakeTarget{err: &invoke.Error{Status: 504, Code: "function_timeout", Reason: "the function timed out"}},
-			wantStatus: 504, wantEvent: func(ev *audit.Event) string {
-				if ev.TargetRequestID != "lambda-req" || ev.ErrorClass != "target:function_timeout" {
-					return "timeout event lacks the target request id or class"
-				}
-				return ""
-			}},
+			wantStatus: 504,
+			wantEvent: caller(audit.Event{Decision: allow, Policies: rule, Role: "reader", STSSession: "oid-1", Target: target, TargetRequestID: targetReq,
+				Status: 504, ErrorClass: "target:function_timeout"})},
 		{name: "throttled", bearer: "t", policy: fakePolicy{allow: true}, target: fakeTarget{err: &invoke.Error{Status: 429, Code: "throttled", Reason: "too many requests", RetryAfter: 7}},
-			wantStatus: 429, wantHeader: map[string]string{"Retry-After": "7"}},
+			wantStatus: 429, wantHeader: map[string]string{"Retry-After": "7"},
+			wantEvent: caller(audit.Event{Decision: allow, Policies: rule, Role: "reader", STSSession: "oid-1", Target: target, TargetRequestID: targetReq,
+				Status: 429, ErrorClass: "target:throttled"})},
+		// The trail was offered the whole event, with the target's status,
+		// and refused it: the caller gets 503 instead.
 		{name: "audit trail down fails closed", bearer: "t", policy: fakePolicy{allow: true}, recordErr: audit.ErrUnavailable,
-			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "5"}},
+			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "5"},
+			wantEvent: caller(audit.Event{Decision: allow, Policies: rule, Role: "reader", STSSession: "oid-1", Target: target, TargetRequestID: targetReq, Status: 200})},
 		{name: "a bug is a 500 with only the request id", bearer: "t", policy: fakePolicy{allow: true}, target: fakeTarget{err: errors.New("internal detail 10.0.0.7")},
-			wantStatus: 500},
+			wantStatus: 500,
+			wantEvent:  caller(audit.Event{Decision: allow, Policies: rule, Role: "reader", STSSession: "oid-1", Target: target, TargetRequestID: targetReq, Status: 500})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,20 +196,10 @@ func TestPipelineOutcomes(t *testing.T) {
 			if len(rec.events) != 1 {
 				t.Fatalf("%d events recorded, want exactly 1", len(rec.events))
 			}
-			ev := rec.events[0]
-			if ev.RequestID != reqID || ev.Route != "hello" || (tc.recordErr == nil && ev.Status != tc.wantStatus) {
-				t.Errorf("event = %+v", ev)
-			}
-			// The target is named only when it was invoked: never for a
-			// request refused before step 4.
-			invoked := tc.policy.allow && tc.broker.err == nil
-			if want := map[bool]string{true: "hello"}[invoked]; ev.Target != want {
-				t.Errorf("event target = %q, want %q", ev.Target, want)
-			}
-			if tc.wantEvent != nil {
-				if msg := tc.wantEvent(ev); msg != "" {
-					t.Errorf("%s: %+v", msg, ev)
-				}
+			want := tc.wantEvent
+			want.RequestID, want.Route, want.Action, want.Resource = reqID, "hello", "invoke", "function:hello"
+			if diff := testkit.DiffEvent(want, rec.events[0]); diff != "" {
+				t.Errorf("audit event (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -304,9 +298,10 @@ func TestUnroutedRequestsAudited(t *testing.T) {
 		case tc.class != "" && len(rec.events) != before+1:
 			t.Errorf("GET %s recorded %d events, want 1", tc.path, len(rec.events)-before)
 		case tc.class != "":
-			ev := rec.events[before]
-			if ev.Status != tc.status || ev.ErrorClass != tc.class || ev.RequestID != w.Header().Get("X-Request-Id") || ev.Route != "" || ev.Target != "" {
-				t.Errorf("GET %s: event %+v", tc.path, ev)
+			// No route, so nothing asked or decided, and no one verified.
+			want := audit.Event{RequestID: w.Header().Get("X-Request-Id"), Decision: audit.DecisionError, Status: tc.status, ErrorClass: tc.class}
+			if diff := testkit.DiffEvent(want, rec.events[before]); diff != "" {
+				t.Errorf("GET %s: audit event (-want +got):\n%s", tc.path, diff)
 			}
 		}
 	}

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestRealStepsTokenChecks runs tokens through the gateway with its real
@@ -21,11 +19,11 @@ func TestRealStepsTokenChecks(t *testing.T) {
 		w.Write([]byte(`{"ok":true}`))
 	}))
 	defer up.Close()
-	g, sign := newRealGateway(t, up.URL)
+	g, iss := newRealGateway(t, up.URL)
 	h := g.Handler()
 	now := time.Now()
-	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{"iss": "https://idp.example", "aud": "api://gatehouse", "sub": "user-1", "exp": now.Add(time.Hour).Unix(),
+	claims := func(edit func(map[string]any)) map[string]any {
+		c := map[string]any{"iss": iss.URL(), "aud": "api://gatehouse", "sub": "user-1", "exp": now.Add(time.Hour).Unix(),
 			"iat": now.Unix(), "nbf": now.Unix(), "jti": "t1", "groups": []string{readersGroup}}
 		if edit != nil {
 			edit(c)
@@ -37,14 +35,14 @@ func TestRealStepsTokenChecks(t *testing.T) {
 		status      int
 		check       string
 	}{
-		{"good", sign(claims(nil)), 200, ""},
-		{"expired", sign(claims(func(c jwt.MapClaims) {
+		{"good", iss.Sign(claims(nil)), 200, ""},
+		{"expired", iss.Sign(claims(func(c map[string]any) {
 			c["exp"], c["iat"], c["nbf"] = now.Add(-time.Hour).Unix(), now.Add(-2*time.Hour).Unix(), now.Add(-2*time.Hour).Unix()
 		})), 401, "exp"},
-		{"not yet valid", sign(claims(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Hour).Unix() })), 401, "nbf"},
-		{"other audience", sign(claims(func(c jwt.MapClaims) { c["aud"] = "api://other" })), 401, "aud"},
-		{"other issuer", sign(claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })), 401, "iss"},
-		{"not a reader", sign(claims(func(c jwt.MapClaims) { c["groups"] = []string{} })), 403, ""},
+		{"not yet valid", iss.Sign(claims(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })), 401, "nbf"},
+		{"other audience", iss.Sign(claims(func(c map[string]any) { c["aud"] = "api://other" })), 401, "aud"},
+		{"other issuer", iss.Sign(claims(func(c map[string]any) { c["iss"] = "https://evil.example" })), 401, "iss"},
+		{"not a reader", iss.Sign(claims(func(c map[string]any) { c["groups"] = []string{} })), 403, ""},
 	} {
 		req := httptest.NewRequest("GET", "/api/items", nil)
 		req.Header.Set("Authorization", "Bearer "+c.token)

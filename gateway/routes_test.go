@@ -15,6 +15,7 @@ import (
 	"gatehouse/authn"
 	"gatehouse/authz"
 	"gatehouse/creds"
+	"gatehouse/internal/testkit"
 	"gatehouse/invoke"
 	"gatehouse/pipeline"
 )
@@ -105,6 +106,7 @@ func TestRouteIssuersAndAudiences(t *testing.T) {
 		Route{ID: "partner-ok", Path: "/ok", Issuers: []string{"corp", "partner"}, Audiences: []string{"api://reports"}, Target: namedTarget("ok"), Action: "invoke", Resource: fn("x")},
 	)
 	h := g.Handler()
+	var reqIDs []string
 	for _, c := range [][2]string{{"/corp", `error="invalid_token", error_description="iss: tokens of this issuer are not accepted on this route"`},
 		{"/aud", `error="invalid_token", error_description="aud: the token's audience is not accepted on this route"`}} {
 		path, want := c[0], c[1]
@@ -112,16 +114,32 @@ func TestRouteIssuersAndAudiences(t *testing.T) {
 		if w.Code != 401 || !strings.Contains(w.Header().Get("WWW-Authenticate"), want) {
 			t.Errorf("%s: %d %q, want 401 with %s", path, w.Code, w.Header().Get("WWW-Authenticate"), want)
 		}
+		reqIDs = append(reqIDs, w.Header().Get("X-Request-Id"))
 	}
 	if b.calls != 0 {
 		t.Errorf("credentials obtained for a refused token (%d calls)", b.calls)
 	}
-	if w := get(h, "GET", "gw", "/ok", nil); w.Code != 200 || w.Body.String() != "ok" {
+	w := get(h, "GET", "gw", "/ok", nil)
+	if w.Code != 200 || w.Body.String() != "ok" {
 		t.Errorf("/ok: %d %q", w.Code, w.Body.String())
 	}
-	if len(rec.events) != 3 || rec.events[0].Check != "iss" || rec.events[1].Check != "aud" || rec.events[2].Decision != audit.DecisionAllow {
-		for _, ev := range rec.events {
-			t.Errorf("event: %+v", *ev)
+	reqIDs = append(reqIDs, w.Header().Get("X-Request-Id"))
+	if len(rec.events) != 3 {
+		t.Fatalf("%d events recorded, want 3: %+v", len(rec.events), rec.events)
+	}
+	// The token was verified: the refusals name who was refused.
+	caller := audit.Event{Principal: "/s", PrincipalKind: "user", Action: "invoke", Resource: "function:x"}
+	refused := func(reqID, route, check string) audit.Event {
+		ev := caller
+		ev.RequestID, ev.Route, ev.Decision, ev.Status, ev.Check, ev.ErrorClass = reqID, route, audit.DecisionError, 401, check, string(authn.InvalidToken)
+		return ev
+	}
+	allowed := caller
+	allowed.RequestID, allowed.Route, allowed.Decision, allowed.Policies, allowed.Role, allowed.STSSession, allowed.Status =
+		reqIDs[2], "partner-ok", audit.DecisionAllow, []string{"rule-1/reader"}, "reader", "s", 200
+	for i, want := range []audit.Event{refused(reqIDs[0], "corp-only", "iss"), refused(reqIDs[1], "partner-wrong-aud", "aud"), allowed} {
+		if diff := testkit.DiffEvent(want, rec.events[i]); diff != "" {
+			t.Errorf("audit event %d (-want +got):\n%s", i, diff)
 		}
 	}
 }
@@ -137,10 +155,13 @@ func TestActionByMethodAndNoCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := g.Handler()
+	var reqIDs []string
 	for _, m := range []string{"GET", "HEAD", "OPTIONS", "POST", "DELETE", "PATCH"} {
-		if w := get(h, m, "gw", "/svc/a", nil); w.Code != 200 {
+		w := get(h, m, "gw", "/svc/a", nil)
+		if w.Code != 200 {
 			t.Errorf("%s: %d", m, w.Code)
 		}
+		reqIDs = append(reqIDs, w.Header().Get("X-Request-Id"))
 	}
 	want := []string{"read", "read", "read", "write", "write", "write"}
 	if strings.Join(pol.actions, ",") != strings.Join(want, ",") {
@@ -149,8 +170,15 @@ func TestActionByMethodAndNoCredentials(t *testing.T) {
 	if b.calls != 0 {
 		t.Errorf("a route without credentials called the broker %d times", b.calls)
 	}
-	if rec.events[3].Action != "write" {
-		t.Errorf("event action %q, want write", rec.events[3].Action)
+	if len(rec.events) != len(want) {
+		t.Fatalf("%d events recorded, want %d", len(rec.events), len(want))
+	}
+	for i, action := range want { // and no STS session
+		ev := audit.Event{RequestID: reqIDs[i], Principal: "/s", PrincipalKind: "user", Action: action, Resource: "route:svc", Route: "svc",
+			Decision: audit.DecisionAllow, Policies: []string{"rule-1/reader"}, Role: "reader", Status: 200}
+		if diff := testkit.DiffEvent(ev, rec.events[i]); diff != "" {
+			t.Errorf("audit event %d (-want +got):\n%s", i, diff)
+		}
 	}
 }
 
@@ -164,8 +192,9 @@ func TestRequestBodyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := g.Handler()
-	if w := get(h, "POST", "gw", "/r", strings.NewReader(strings.Repeat("x", 11))); w.Code != 413 {
-		t.Errorf("declared length over the limit: %d, want 413", w.Code)
+	declared := get(h, "POST", "gw", "/r", strings.NewReader(strings.Repeat("x", 11)))
+	if declared.Code != 413 {
+		t.Errorf("declared length over the limit: %d, want 413", declared.Code)
 	}
 	// A body without a declared length is cut at the limit while read.
 	req := httptest.NewRequest("POST", "/r", io.MultiReader(strings.NewReader(strings.Repeat("y", 11))))
@@ -176,8 +205,21 @@ func TestRequestBodyLimit(t *testing.T) {
 	if w.Code != 413 {
 		t.Errorf("streamed body over the limit: %d %q, want 413", w.Code, w.Body.String())
 	}
-	if len(rec.events) != 2 || rec.events[0].Status != 413 || rec.events[1].Status != 413 {
-		t.Errorf("events: %+v", rec.events)
+	if len(rec.events) != 2 {
+		t.Fatalf("%d events recorded, want 2: %+v", len(rec.events), rec.events)
+	}
+	// A declared length is refused before any step runs; a streamed body
+	// only when the target reads past the limit.
+	want := []audit.Event{
+		{RequestID: declared.Header().Get("X-Request-Id"), Action: "invoke", Resource: "function:r", Route: "r",
+			Decision: audit.DecisionError, Status: 413, ErrorClass: "request_too_large"},
+		{RequestID: w.Header().Get("X-Request-Id"), Principal: "/s", PrincipalKind: "user", Action: "invoke", Resource: "function:r", Route: "r",
+			Decision: audit.DecisionAllow, Policies: []string{"rule-1/reader"}, Role: "reader", STSSession: "s", Status: 413, ErrorClass: "target:request_too_large"},
+	}
+	for i := range want {
+		if diff := testkit.DiffEvent(want[i], rec.events[i]); diff != "" {
+			t.Errorf("audit event %d (-want +got):\n%s", i, diff)
+		}
 	}
 }
 
@@ -300,10 +342,15 @@ func TestStreamedResponseAfterItsEvent(t *testing.T) {
 		ev = rec.events[0]
 	}
 	rec.mu.Unlock()
-	if n != 1 || ev.Status != 200 || ev.Decision != audit.DecisionAllow || ev.Route != "sse" || ev.Action != "read" {
-		t.Fatalf("when the first byte arrived the trail held %d events (%+v), want the allow event", n, ev)
+	if n != 1 {
+		t.Fatalf("when the first byte arrived the trail held %d events, want the allow event", n)
 	}
-	if resp.Header.Get("X-Upstream") != "1" || resp.Header.Get("X-Request-Id") != ev.RequestID {
+	want := audit.Event{RequestID: resp.Header.Get("X-Request-Id"), Principal: "/s", PrincipalKind: "user", Action: "read", Resource: "route:sse", Route: "sse",
+		Decision: audit.DecisionAllow, Policies: []string{"rule-1/reader"}, Role: "reader", Status: 200}
+	if diff := testkit.DiffEvent(want, ev); diff != "" {
+		t.Errorf("audit event when the first byte arrived (-want +got):\n%s", diff)
+	}
+	if resp.Header.Get("X-Upstream") != "1" || ev.RequestID == "" {
 		t.Errorf("headers %v", resp.Header)
 	}
 	close(between)

@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 
 	"gatehouse/audit"
+	"gatehouse/authn"
 	"gatehouse/authz"
+	"gatehouse/internal/testkit"
 	"gatehouse/lambdaauth"
 )
 
@@ -20,8 +21,8 @@ const apiPrefix = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3/prod/"
 
 // authorizerConfig protects an API of four routes: readers may list and
 // read jobs (role reader), only operators may run or delete them.
-func authorizerConfig(ti *testIssuer, trail *auditBuffer) lambdaauth.Config {
-	cfg := baseConfig(ti, trail)
+func authorizerConfig(iss *testkit.Issuer, trail *auditBuffer) lambdaauth.Config {
+	cfg := baseConfig(iss, trail)
 	cfg.Resource = authz.Resource{}
 	cfg.AuthZ.Roles = []authz.Role{
 		{Name: "reader", Actions: []string{authz.ActionRead}, Routes: []string{"jobs-list", "jobs-get"}},
@@ -68,37 +69,43 @@ func statement(effect string, resources ...string) events.IAMPolicyStatement {
 }
 
 func TestAuthorizerPolicies(t *testing.T) {
-	ti := newTestIssuer(t)
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
 	trail := &auditBuffer{}
-	g := newGuard(t, authorizerConfig(ti, trail))
-	reader := "Bearer " + ti.reader(t)
-	operator := "Bearer " + ti.token(t, func(c jwt.MapClaims) { c["roles"] = []any{"Jobs.Operate"} })
-	stranger := "Bearer " + ti.token(t, nil)
+	g := newGuard(t, authorizerConfig(iss, trail))
+	reader := "Bearer " + readerToken(iss)
+	operator := "Bearer " + signToken(iss, func(c map[string]any) { c["roles"] = []any{"Jobs.Operate"} })
+	stranger := "Bearer " + signToken(iss, nil)
 
 	allReaderDenies := statement("Deny", apiPrefix+"POST/jobs/*/run", apiPrefix+"DELETE/jobs/*")
+	// The API's route is the target of an allowed request only: nothing
+	// runs for a denied one.
+	const stage = "execute-api:a1b2c3/prod"
 	for _, tc := range []struct {
 		name, token, methodArn string
 		want                   []events.IAMPolicyStatement
-		wantRole, wantRoute    string
-		wantDecision           string
+		wantEvent              audit.Event // beside the caller's identity and the request id
 	}{
 		{"reader reads: allowed exactly the read routes", reader, apiPrefix + "GET/jobs/42",
 			[]events.IAMPolicyStatement{statement("Allow", apiPrefix+"GET/jobs", apiPrefix+"GET/jobs/*"), allReaderDenies},
-			"reader", "GET /jobs/{id}", audit.DecisionAllow},
+			audit.Event{Route: "GET /jobs/{id}", Action: authz.ActionRead, Resource: "route:jobs-get",
+				Decision: audit.DecisionAllow, Policies: []string{"readers/reader"}, Role: "reader", Target: stage, Status: 200}},
 		{"reader runs: denied, the same cacheable policy plus the method", reader, apiPrefix + "POST/jobs/42/run",
 			[]events.IAMPolicyStatement{statement("Allow", apiPrefix+"GET/jobs", apiPrefix+"GET/jobs/*"),
 				statement("Deny", apiPrefix+"POST/jobs/*/run", apiPrefix+"DELETE/jobs/*", apiPrefix+"POST/jobs/42/run")},
-			"", "POST /jobs/{id}/run", audit.DecisionDeny},
+			audit.Event{Route: "POST /jobs/{id}/run", Action: authz.ActionWrite, Resource: "route:jobs-run",
+				Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied"}},
 		{"operator: every route allowed, the whole stage", operator, apiPrefix + "DELETE/jobs/42/logs",
 			[]events.IAMPolicyStatement{statement("Allow", apiPrefix+"*")},
-			"operator", "DELETE /jobs/{proxy+}", audit.DecisionAllow},
+			audit.Event{Route: "DELETE /jobs/{proxy+}", Action: authz.ActionWrite, Resource: "route:jobs-delete",
+				Decision: audit.DecisionAllow, Policies: []string{"ops/operator"}, Role: "operator", Target: stage, Status: 200}},
 		{"operator on an unlisted route: no stage wildcard", operator, apiPrefix + "GET/admin",
 			[]events.IAMPolicyStatement{statement("Allow", apiPrefix+"GET/jobs", apiPrefix+"GET/jobs/*", apiPrefix+"POST/jobs/*/run", apiPrefix+"DELETE/jobs/*"),
 				statement("Deny", apiPrefix+"GET/admin")},
-			"", "GET /admin", audit.DecisionDeny},
+			audit.Event{Route: "GET /admin", Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied"}},
 		{"no role at all: every route denied", stranger, apiPrefix + "GET/jobs",
 			[]events.IAMPolicyStatement{statement("Deny", apiPrefix+"GET/jobs", apiPrefix+"GET/jobs/*", apiPrefix+"POST/jobs/*/run", apiPrefix+"DELETE/jobs/*")},
-			"", "GET /jobs", audit.DecisionDeny},
+			audit.Event{Route: "GET /jobs", Action: authz.ActionRead, Resource: "route:jobs-list",
+				Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := policyOf(t, g, events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: tc.token, MethodArn: tc.methodArn})
@@ -117,15 +124,17 @@ func TestAuthorizerPolicies(t *testing.T) {
 			if r.Context["principal"] != r.PrincipalID || r.Context["tenant"] != testTenant || r.Context["kind"] != "user" || r.Context["requestId"] != "authz-req" {
 				t.Errorf("context %v", r.Context)
 			}
-			if got, _ := r.Context["role"].(string); got != tc.wantRole {
-				t.Errorf("context role %q, want %q", got, tc.wantRole)
+			if got, _ := r.Context["role"].(string); got != tc.wantEvent.Role {
+				t.Errorf("context role %q, want %q", got, tc.wantEvent.Role)
 			}
+			wantEv := userEvent(t, tc.wantEvent)
+			wantEv.RequestID = "authz-req"
 			ev := trail.last(t)
-			// The API's route is the target of an allowed request only:
-			// nothing runs for a denied one.
-			wantTarget := map[bool]string{true: "execute-api:a1b2c3/prod"}[tc.wantDecision == audit.DecisionAllow]
-			if ev.Route != tc.wantRoute || ev.Decision != tc.wantDecision || ev.RequestID != "authz-req" || ev.Target != wantTarget {
-				t.Errorf("audit event %+v", ev)
+			if diff := testkit.DiffEvent(wantEv, ev); diff != "" {
+				t.Errorf("audit event (-want +got):\n%s", diff)
+			}
+			if ev.Principal != r.PrincipalID {
+				t.Errorf("audit principal %q, principalId %q: want the same pseudonym", ev.Principal, r.PrincipalID)
 			}
 		})
 	}
@@ -139,27 +148,37 @@ func TestAuthorizerPolicies(t *testing.T) {
 		if r.PolicyDocument.Statement[0].Effect != "Allow" || r.Context["role"] != "reader" {
 			t.Errorf("policy %+v context %v", r.PolicyDocument, r.Context)
 		}
-		if ev := trail.last(t); ev.TargetRequestID != "api-1" || ev.Route != "GET /jobs/{id}" {
-			t.Errorf("audit event %+v", ev)
+		want := userEvent(t, audit.Event{RequestID: "authz-req", Route: "GET /jobs/{id}", Action: authz.ActionRead, Resource: "route:jobs-get",
+			Decision: audit.DecisionAllow, Policies: []string{"readers/reader"}, Role: "reader", Target: stage, TargetRequestID: "api-1", Status: 200})
+		if diff := testkit.DiffEvent(want, trail.last(t)); diff != "" {
+			t.Errorf("audit event (-want +got):\n%s", diff)
 		}
 	})
 
 	for _, tc := range []struct {
-		name  string
-		event any
+		name         string
+		event        any
+		check, class string
 	}{
-		{"TOKEN without a token", events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", MethodArn: apiPrefix + "GET/jobs"}},
-		{"TOKEN with a bad token", events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: reader + "x", MethodArn: apiPrefix + "GET/jobs"}},
-		{"TOKEN with another scheme", events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: "Basic eA==", MethodArn: apiPrefix + "GET/jobs"}},
-		{"REQUEST without a token", events.APIGatewayCustomAuthorizerRequestTypeRequest{Type: "REQUEST", MethodArn: apiPrefix + "GET/jobs"}},
+		{"TOKEN without a token", events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", MethodArn: apiPrefix + "GET/jobs"},
+			authn.CheckRequest, string(authn.InvalidRequest)},
+		{"TOKEN with a bad token", events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: reader + "x", MethodArn: apiPrefix + "GET/jobs"},
+			authn.CheckFormat, string(authn.InvalidToken)},
+		{"TOKEN with another scheme", events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: "Basic eA==", MethodArn: apiPrefix + "GET/jobs"},
+			authn.CheckRequest, string(authn.InvalidRequest)},
+		{"REQUEST without a token", events.APIGatewayCustomAuthorizerRequestTypeRequest{Type: "REQUEST", MethodArn: apiPrefix + "GET/jobs"},
+			authn.CheckRequest, string(authn.InvalidRequest)},
 	} {
 		t.Run(tc.name+": Unauthorized", func(t *testing.T) {
 			out, err := authorize(t, g, tc.event)
 			if !errors.Is(err, lambdaauth.ErrUnauthorized) || err.Error() != "Unauthorized" || out != nil {
 				t.Fatalf("= %v, %v; want the error \"Unauthorized\"", out, err)
 			}
-			if ev := trail.last(t); ev.Status != 401 || ev.Decision != audit.DecisionError {
-				t.Errorf("audit event %+v", ev)
+			// No identity: the token was not verified.
+			want := audit.Event{RequestID: "authz-req", Route: "GET /jobs", Action: authz.ActionRead, Resource: "route:jobs-list",
+				Decision: audit.DecisionError, Status: 401, Check: tc.check, ErrorClass: tc.class}
+			if diff := testkit.DiffEvent(want, trail.last(t)); diff != "" {
+				t.Errorf("audit event (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -191,9 +210,9 @@ func TestAuthorizerPolicies(t *testing.T) {
 }
 
 func TestAuthorizerSimpleResponses(t *testing.T) {
-	ti := newTestIssuer(t)
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
 	trail := &auditBuffer{}
-	g := newGuard(t, authorizerConfig(ti, trail))
+	g := newGuard(t, authorizerConfig(iss, trail))
 	event := func(token, routeKey, method, path string) events.APIGatewayV2CustomAuthorizerV2Request {
 		ev := events.APIGatewayV2CustomAuthorizerV2Request{
 			Version: "2.0", Type: "REQUEST", RouteArn: "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3/$default/" + method + path,
@@ -207,19 +226,30 @@ func TestAuthorizerSimpleResponses(t *testing.T) {
 		}
 		return ev
 	}
+	const stage = "execute-api:a1b2c3/$default"
 	for _, tc := range []struct {
-		name       string
-		ev         events.APIGatewayV2CustomAuthorizerV2Request
-		want       bool
-		wantRole   string
-		wantStatus int
+		name      string
+		ev        events.APIGatewayV2CustomAuthorizerV2Request
+		want      bool
+		wantEvent audit.Event // beside the request id; the target is the API's request when allowed
 	}{
-		{"reader on a read route", event(ti.reader(t), "GET /jobs/{id}", "GET", "/jobs/7"), true, "reader", 200},
-		{"reader on a write route", event(ti.reader(t), "POST /jobs/{id}/run", "POST", "/jobs/7/run"), false, "", 403},
-		{"$default route, matched by path", event(ti.reader(t), "$default", "GET", "/jobs"), true, "reader", 200},
-		{"unlisted route", event(ti.reader(t), "$default", "GET", "/admin"), false, "", 403},
-		{"no token", event("", "GET /jobs", "GET", "/jobs"), false, "", 401},
-		{"bad token", event("x.y.z", "GET /jobs", "GET", "/jobs"), false, "", 401},
+		{"reader on a read route", event(readerToken(iss), "GET /jobs/{id}", "GET", "/jobs/7"), true,
+			userEvent(t, audit.Event{Route: "GET /jobs/{id}", Action: authz.ActionRead, Resource: "route:jobs-get",
+				Decision: audit.DecisionAllow, Policies: []string{"readers/reader"}, Role: "reader", Target: stage, TargetRequestID: "api-2", Status: 200})},
+		{"reader on a write route", event(readerToken(iss), "POST /jobs/{id}/run", "POST", "/jobs/7/run"), false,
+			userEvent(t, audit.Event{Route: "POST /jobs/{id}/run", Action: authz.ActionWrite, Resource: "route:jobs-run",
+				Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied"})},
+		{"$default route, matched by path", event(readerToken(iss), "$default", "GET", "/jobs"), true,
+			userEvent(t, audit.Event{Route: "GET /jobs", Action: authz.ActionRead, Resource: "route:jobs-list",
+				Decision: audit.DecisionAllow, Policies: []string{"readers/reader"}, Role: "reader", Target: stage, TargetRequestID: "api-2", Status: 200})},
+		{"unlisted route", event(readerToken(iss), "$default", "GET", "/admin"), false,
+			userEvent(t, audit.Event{Route: "GET /admin", Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied"})},
+		{"no token", event("", "GET /jobs", "GET", "/jobs"), false,
+			audit.Event{Route: "GET /jobs", Action: authz.ActionRead, Resource: "route:jobs-list",
+				Decision: audit.DecisionError, Status: 401, Check: authn.CheckRequest, ErrorClass: string(authn.InvalidRequest)}},
+		{"bad token", event("x.y.z", "GET /jobs", "GET", "/jobs"), false,
+			audit.Event{Route: "GET /jobs", Action: authz.ActionRead, Resource: "route:jobs-list",
+				Decision: audit.DecisionError, Status: 401, Check: authn.CheckFormat, ErrorClass: string(authn.InvalidToken)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := authorize(t, g, tc.ev)
@@ -233,11 +263,13 @@ func TestAuthorizerSimpleResponses(t *testing.T) {
 			if r.IsAuthorized != tc.want {
 				t.Errorf("isAuthorized %v, want %v", r.IsAuthorized, tc.want)
 			}
-			if got, _ := r.Context["role"].(string); got != tc.wantRole {
-				t.Errorf("context %v, want role %q", r.Context, tc.wantRole)
+			if got, _ := r.Context["role"].(string); got != tc.wantEvent.Role {
+				t.Errorf("context %v, want role %q", r.Context, tc.wantEvent.Role)
 			}
-			if ev := trail.last(t); ev.Status != tc.wantStatus || (ev.TargetRequestID == "api-2") != (tc.wantStatus == 200) {
-				t.Errorf("audit event %+v, want status %d", ev, tc.wantStatus)
+			want := tc.wantEvent
+			want.RequestID = "authz-req"
+			if diff := testkit.DiffEvent(want, trail.last(t)); diff != "" {
+				t.Errorf("audit event (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -246,10 +278,10 @@ func TestAuthorizerSimpleResponses(t *testing.T) {
 // Without routes the authorizer decides Config.Action on Config.Resource
 // and answers for exactly the method ARN.
 func TestAuthorizerWithoutRoutes(t *testing.T) {
-	ti := newTestIssuer(t)
-	g := newGuard(t, baseConfig(ti, &auditBuffer{}))
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
+	g := newGuard(t, baseConfig(iss, &auditBuffer{}))
 	arn := apiPrefix + "GET/report"
-	for token, effect := range map[string]string{ti.reader(t): "Allow", ti.token(t, nil): "Deny"} {
+	for token, effect := range map[string]string{readerToken(iss): "Allow", signToken(iss, nil): "Deny"} {
 		r := policyOf(t, g, events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: "Bearer " + token, MethodArn: arn})
 		want := events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{statement(effect, arn)}}
 		if diff := cmp.Diff(want, r.PolicyDocument); diff != "" {
@@ -259,7 +291,7 @@ func TestAuthorizerWithoutRoutes(t *testing.T) {
 }
 
 func TestRouteConfigRefused(t *testing.T) {
-	ti := newTestIssuer(t)
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
 	for _, tc := range []struct {
 		name string
 		r    lambdaauth.Route
@@ -272,7 +304,7 @@ func TestRouteConfigRefused(t *testing.T) {
 		{"bad method", lambdaauth.Route{Method: "G3T", Path: "/a"}, "method"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := baseConfig(ti, &auditBuffer{})
+			cfg := baseConfig(iss, &auditBuffer{})
 			tc.r.Resource = authz.Resource{Kind: authz.ResourceRoute, Name: "x"}
 			cfg.Routes = []lambdaauth.Route{tc.r}
 			if _, err := lambdaauth.New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -280,7 +312,7 @@ func TestRouteConfigRefused(t *testing.T) {
 			}
 		})
 	}
-	cfg := baseConfig(ti, &auditBuffer{})
+	cfg := baseConfig(iss, &auditBuffer{})
 	r := lambdaauth.Route{Method: "GET", Path: "/a/{x}", Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "x"}}
 	r2 := r
 	r2.Path = "/a/{y}"

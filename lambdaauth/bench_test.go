@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"gatehouse/audit/jsonl"
+	"gatehouse/internal/testkit"
 	"gatehouse/lambdaauth"
 )
 
@@ -18,13 +19,13 @@ import (
 // call), and the audit event written synchronously as JSON lines (to
 // io.Discard, so the figure leaves out the write to standard output).
 func BenchmarkWarmInvocation(b *testing.B) {
-	ti := newTestIssuer(b)
-	cfg := baseConfig(ti, nil)
+	iss := testkit.NewIssuer(b, testkit.IssuerConfig{})
+	cfg := baseConfig(iss, nil)
 	cfg.Audit.Sink = jsonl.New(io.Discard)
 	g := newGuard(b, cfg)
 	ev := events.APIGatewayV2HTTPRequest{
 		Version: "2.0", RouteKey: "GET /report", RawPath: "/report",
-		Headers:        map[string]string{"authorization": "Bearer " + ti.reader(b), "accept": "application/json", "user-agent": "bench", "x-forwarded-for": "192.0.2.10"},
+		Headers:        map[string]string{"authorization": "Bearer " + readerToken(iss), "accept": "application/json", "user-agent": "bench", "x-forwarded-for": "192.0.2.10"},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{RequestID: "api-req", HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: "/report", SourceIP: "192.0.2.10"}},
 	}
 	bare := func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
@@ -51,17 +52,17 @@ func BenchmarkWarmInvocation(b *testing.B) {
 	})
 	b.Run("denied", func(b *testing.B) {
 		denied := ev
-		denied.Headers = map[string]string{"authorization": "Bearer " + ti.token(b, nil)}
+		denied.Headers = map[string]string{"authorization": "Bearer " + signToken(iss, nil)}
 		b.ReportAllocs()
 		for b.Loop() {
 			h(ctx, denied)
 		}
 	})
 	// The authorizer's warm cost, four routes decided per event.
-	acfg := authorizerConfig(ti, nil)
+	acfg := authorizerConfig(iss, nil)
 	acfg.Audit.Sink = jsonl.New(io.Discard)
 	ag := newGuard(b, acfg)
-	raw, _ := json.Marshal(events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: "Bearer " + ti.reader(b), MethodArn: apiPrefix + "GET/jobs/42"})
+	raw, _ := json.Marshal(events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: "Bearer " + readerToken(iss), MethodArn: apiPrefix + "GET/jobs/42"})
 	authorizer := ag.Authorizer()
 	b.Run("authorizer", func(b *testing.B) {
 		b.ReportAllocs()

@@ -13,16 +13,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 
+	"gatehouse/audit"
 	"gatehouse/authn"
+	"gatehouse/authz"
 	"gatehouse/creds"
+	"gatehouse/internal/testkit"
 	"gatehouse/lambdaauth"
 )
 
 // Events that API Gateway would never send, and some it would: nothing may
 // panic, and nothing without one valid token may reach the handler.
 func TestMalformedEventsNeverPanic(t *testing.T) {
-	ti := newTestIssuer(t)
-	g := newGuard(t, baseConfig(ti, &auditBuffer{}))
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
+	g := newGuard(t, baseConfig(iss, &auditBuffer{}))
 	huge := "Bearer " + strings.Repeat("A", 1<<20)
 	never := func(t *testing.T) { t.Helper(); t.Error("handler called") }
 	httpAPI := g.WrapHTTPAPI(func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
@@ -74,7 +77,7 @@ func TestMalformedEventsNeverPanic(t *testing.T) {
 			return r.StatusCode
 		}, 400},
 		{"unparsable raw query mentioning the token", func() int {
-			r, _ := httpAPI(lambdaCtx("r"), events.APIGatewayV2HTTPRequest{RawQueryString: "%zz&access_token", Headers: map[string]string{"authorization": "Bearer " + ti.reader(t)}})
+			r, _ := httpAPI(lambdaCtx("r"), events.APIGatewayV2HTTPRequest{RawQueryString: "%zz&access_token", Headers: map[string]string{"authorization": "Bearer " + readerToken(iss)}})
 			return r.StatusCode
 		}, 400},
 		{"five JWS segments (JWE)", func() int {
@@ -94,9 +97,9 @@ func TestMalformedEventsNeverPanic(t *testing.T) {
 // aws-lambda-go would, and runs the wrapper: no panic, no handler without
 // the one valid token, and always a status the package documents.
 func FuzzHTTPAPIEvent(f *testing.F) {
-	ti := newTestIssuer(f)
-	g := newGuard(f, baseConfig(ti, &auditBuffer{}))
-	tok := ti.reader(f)
+	iss := testkit.NewIssuer(f, testkit.IssuerConfig{})
+	g := newGuard(f, baseConfig(iss, &auditBuffer{}))
+	tok := readerToken(iss)
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"headers":{"authorization":"Bearer ` + tok + `"}}`))
 	f.Add([]byte(`{"headers":{"Authorization":"Bearer a.b.c","authorization":"Bearer d.e.f"},"requestContext":null}`))
@@ -146,13 +149,13 @@ func (s *countingSTS) AssumeRole(_ context.Context, in *sts.AssumeRoleInput, _ .
 }
 
 func TestCredentialsAreLazyAndEndWithTheInvocation(t *testing.T) {
-	ti := newTestIssuer(t)
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
 	trail := &auditBuffer{}
-	cfg := baseConfig(ti, trail)
+	cfg := baseConfig(iss, trail)
 	fake := &countingSTS{}
 	cfg.Creds = creds.Config{STS: fake, Roles: []creds.Role{{Name: "reader", ARN: "arn:aws:iam::123456789012:role/reader-role", Mode: creds.ModeAssumeRole}}}
 	g := newGuard(t, cfg)
-	ev := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": "Bearer " + ti.reader(t)}}
+	ev := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": "Bearer " + readerToken(iss)}}
 
 	// A handler that makes no AWS call costs no STS call.
 	g.WrapHTTPAPI(func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
@@ -161,8 +164,10 @@ func TestCredentialsAreLazyAndEndWithTheInvocation(t *testing.T) {
 	if n := fake.calls.Load(); n != 0 {
 		t.Fatalf("%d STS calls for a handler that made no AWS call", n)
 	}
-	if e := trail.last(t); e.STSSession != "" {
-		t.Errorf("event names STS session %q though none was made", e.STSSession)
+	want := userEvent(t, audit.Event{RequestID: "r1", Action: authz.ActionInvoke, Resource: "function:" + testFunction,
+		Decision: audit.DecisionAllow, Policies: []string{"readers/reader"}, Role: "reader", Target: testFunction, TargetRequestID: "r1", Status: 200})
+	if diff := testkit.DiffEvent(want, trail.last(t)); diff != "" { // no STS session named: none was made
+		t.Errorf("audit event (-want +got):\n%s", diff)
 	}
 
 	var kept aws.Config
@@ -187,8 +192,9 @@ func TestCredentialsAreLazyAndEndWithTheInvocation(t *testing.T) {
 	if session == nil || session.SourceIdentity == "" || strings.Contains(session.SourceIdentity, "user-1") {
 		t.Fatalf("session %+v: want a pseudonymous source identity", session)
 	}
-	if e := trail.last(t); e.STSSession != session.SessionName || e.Role != "reader" {
-		t.Errorf("event %+v, want STS session %q", e, session.SessionName)
+	want.RequestID, want.TargetRequestID, want.STSSession = "r2", "r2", session.SessionName
+	if diff := testkit.DiffEvent(want, trail.last(t)); diff != "" {
+		t.Errorf("audit event (-want +got):\n%s", diff)
 	}
 	// A configuration kept past its invocation obtains nothing new.
 	kept.Credentials.(*aws.CredentialsCache).Invalidate()
@@ -198,29 +204,32 @@ func TestCredentialsAreLazyAndEndWithTheInvocation(t *testing.T) {
 }
 
 func TestNoRoleMeansNoCredentials(t *testing.T) {
-	ti := newTestIssuer(t)
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
 	trail := &auditBuffer{}
-	g := newGuard(t, baseConfig(ti, trail))
+	g := newGuard(t, baseConfig(iss, trail))
 	g.WrapHTTPAPI(func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		c, _ := lambdaauth.FromContext(ctx)
 		if _, err := c.AWS.Credentials.Retrieve(ctx); err == nil || !strings.Contains(err.Error(), "no AWS credentials") {
 			t.Errorf("Retrieve without a creds role: %v", err)
 		}
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
-	})(lambdaCtx("r"), events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": "Bearer " + ti.reader(t)}})
-	if e := trail.last(t); e.ErrorClass != "credentials" || e.Status != 200 {
-		t.Errorf("event %+v", e)
+	})(lambdaCtx("r"), events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": "Bearer " + readerToken(iss)}})
+	want := userEvent(t, audit.Event{RequestID: "r", Action: authz.ActionInvoke, Resource: "function:" + testFunction,
+		Decision: audit.DecisionAllow, Policies: []string{"readers/reader"}, Role: "reader", Target: testFunction, TargetRequestID: "r",
+		Status: 200, ErrorClass: "credentials"})
+	if diff := testkit.DiffEvent(want, trail.last(t)); diff != "" {
+		t.Errorf("audit event (-want +got):\n%s", diff)
 	}
 }
 
 func TestNewRefuses(t *testing.T) {
-	ti := newTestIssuer(t)
-	snap, err := authn.FetchSnapshot(context.Background(), authn.IssuerConfig{Issuer: ti.srv.URL}, ti.srv.Client(), time.Now())
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
+	snap, err := authn.FetchSnapshot(context.Background(), authn.IssuerConfig{Issuer: iss.URL()}, iss.Client(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherIssuer := newTestIssuer(t)
-	otherSnap, err := authn.FetchSnapshot(context.Background(), authn.IssuerConfig{Issuer: otherIssuer.srv.URL}, otherIssuer.srv.Client(), time.Now())
+	otherIssuer := testkit.NewIssuer(t, testkit.IssuerConfig{})
+	otherSnap, err := authn.FetchSnapshot(context.Background(), authn.IssuerConfig{Issuer: otherIssuer.URL()}, otherIssuer.Client(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +247,7 @@ func TestNewRefuses(t *testing.T) {
 		{"a bad signing key", func(c *lambdaauth.Config) { c.Audit.SigningKey = lambdaauth.SecretBytes([]byte("not PEM")) }, "signing key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := baseConfig(ti, &auditBuffer{})
+			cfg := baseConfig(iss, &auditBuffer{})
 			tc.edit(&cfg)
 			_, err := lambdaauth.New(context.Background(), cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -252,29 +261,31 @@ func TestNewRefuses(t *testing.T) {
 // guess; with a snapshot taken earlier, the same Guard verifies without
 // the issuer.
 func TestIssuerUnreachable(t *testing.T) {
-	ti := newTestIssuer(t)
-	snap, err := authn.FetchSnapshot(context.Background(), authn.IssuerConfig{Issuer: ti.srv.URL}, ti.srv.Client(), time.Now())
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
+	snap, err := authn.FetchSnapshot(context.Background(), authn.IssuerConfig{Issuer: iss.URL()}, iss.Client(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader := ti.reader(t)
-	ti.srv.Close() // the issuer is gone from now on
+	reader := readerToken(iss)
+	iss.Close() // the issuer is gone from now on
 	ev := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": "Bearer " + reader}}
 	ok := func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
 	}
 
 	trail := &auditBuffer{}
-	g := newGuard(t, baseConfig(ti, trail))
+	g := newGuard(t, baseConfig(iss, trail))
 	resp, _ := g.WrapHTTPAPI(ok)(lambdaCtx("r1"), ev)
 	if resp.StatusCode != 503 || resp.Headers["retry-after"] == "" || resp.Headers["www-authenticate"] != "" {
 		t.Errorf("without keys: %+v, want 503 with Retry-After", resp)
 	}
-	if e := trail.last(t); e.Check != authn.CheckKeys || e.ErrorClass != string(authn.Unavailable) {
-		t.Errorf("event %+v", e)
+	want := audit.Event{RequestID: "r1", Action: authz.ActionInvoke, Resource: "function:" + testFunction,
+		Decision: audit.DecisionError, Status: 503, Check: authn.CheckKeys, ErrorClass: string(authn.Unavailable)}
+	if diff := testkit.DiffEvent(want, trail.last(t)); diff != "" {
+		t.Errorf("audit event (-want +got):\n%s", diff)
 	}
 
-	cfg := baseConfig(ti, &auditBuffer{})
+	cfg := baseConfig(iss, &auditBuffer{})
 	cfg.Snapshots = [][]byte{snap}
 	g = newGuard(t, cfg)
 	if !g.Ready() {

@@ -3,31 +3,25 @@ package lambdaauth_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
 
 	"gatehouse/audit"
 	"gatehouse/audit/jsonl"
 	"gatehouse/authn"
 	"gatehouse/authz"
+	"gatehouse/internal/testkit"
 	"gatehouse/lambdaauth"
 )
 
-// The in-process tests use a small OpenID issuer on httptest TLS (discovery
-// and JWKS, RS256) and in-process handlers; runtime_test.go runs the real
-// executables under devkit/runtime with tokens from devkit/idp.
+// The in-process tests use testkit's OpenID issuer (discovery and JWKS,
+// RS256, on httptest TLS) and in-process handlers; runtime_test.go runs the
+// real executables under devkit/runtime with tokens from devkit/idp.
 
 const (
 	testAudience = "api://protected-test"
@@ -36,67 +30,23 @@ const (
 	testFunction = "protected-fn"
 )
 
-var (
-	keyOnce sync.Once
-	rsaKey  *rsa.PrivateKey
-)
-
-func signingKey() *rsa.PrivateKey {
-	keyOnce.Do(func() {
-		var err error
-		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-	})
-	return rsaKey
-}
-
-// testIssuer is an OpenID issuer with one RS256 key.
-type testIssuer struct {
-	srv *httptest.Server
-	key *rsa.PrivateKey
-}
-
-func newTestIssuer(t testing.TB) *testIssuer {
-	ti := &testIssuer{key: signingKey()}
-	ti.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
-			json.NewEncoder(w).Encode(map[string]string{"issuer": ti.srv.URL, "jwks_uri": ti.srv.URL + "/jwks"})
-		case "/jwks":
-			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &ti.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(ti.srv.Close)
-	return ti
-}
-
-// token signs claims over the issuer's defaults (a user of testTenant in
-// no group, valid for an hour).
-func (ti *testIssuer) token(t testing.TB, edit func(jwt.MapClaims)) string {
-	t.Helper()
+// signToken signs, with iss's key, claims over the tests' defaults (a user
+// of testTenant in no group, with an email address, valid for an hour).
+func signToken(iss *testkit.Issuer, edit func(claims map[string]any)) string {
 	now := time.Now()
-	c := jwt.MapClaims{
-		"iss": ti.srv.URL, "aud": testAudience, "sub": "user-1", "tid": testTenant, "azp": "client-1",
+	c := map[string]any{
+		"iss": iss.URL(), "aud": testAudience, "sub": "user-1", "tid": testTenant, "azp": "client-1", "email": "user-1@example.com",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	}
 	if edit != nil {
 		edit(c)
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
-	tok.Header["kid"] = "k1"
-	s, err := tok.SignedString(ti.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return iss.Sign(c)
 }
 
-func (ti *testIssuer) reader(t testing.TB) string {
-	return ti.token(t, func(c jwt.MapClaims) { c["groups"] = []any{readersGroup} })
+// readerToken is signToken's user in readersGroup.
+func readerToken(iss *testkit.Issuer) string {
+	return signToken(iss, func(c map[string]any) { c["groups"] = []any{readersGroup} })
 }
 
 // auditBuffer is the trail as JSON lines in memory.
@@ -138,13 +88,30 @@ func (b *auditBuffer) last(t testing.TB) audit.Event {
 
 var pseudonymKey = bytes.Repeat([]byte("k"), 32)
 
-// baseConfig is a Guard configuration on ti: readers may invoke
+// userEvent is ev with the identity of signToken's user filled in as the
+// trail records it: the pseudonym under pseudonymKey, never the subject;
+// the client (azp) acting for the user; and of the claims baseConfig
+// allow-lists (azp, email) only azp: the trail drops personal claims
+// whatever the list says.
+func userEvent(t testing.TB, ev audit.Event) audit.Event {
+	t.Helper()
+	p, err := audit.NewPseudonymizer(pseudonymKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Tenant, ev.Principal, ev.PrincipalKind, ev.App = testTenant, p.Principal(testTenant, "user-1"), "user", "client-1"
+	ev.Agents = []audit.Agent{{App: "client-1", Via: "client", Subject: "client-1"}}
+	ev.Claims = map[string]string{"azp": "client-1"}
+	return ev
+}
+
+// baseConfig is a Guard configuration on iss: readers may invoke
 // testFunction under role "reader" (IAM role reader-role).
-func baseConfig(ti *testIssuer, trail *auditBuffer) lambdaauth.Config {
+func baseConfig(iss *testkit.Issuer, trail *auditBuffer) lambdaauth.Config {
 	return lambdaauth.Config{
 		AuthN: authn.Config{
-			Issuers:    []authn.IssuerConfig{{Name: "test", Type: authn.TypeOIDC, Issuer: ti.srv.URL, Audiences: []string{testAudience}, Claims: authn.ClaimNames{Tenant: "tid"}}},
-			HTTPClient: ti.srv.Client(),
+			Issuers:    []authn.IssuerConfig{{Name: "test", Type: authn.TypeOIDC, Issuer: iss.URL(), Audiences: []string{testAudience}, Claims: authn.ClaimNames{Tenant: "tid"}}},
+			HTTPClient: iss.Client(),
 		},
 		AuthZ: authz.Config{
 			Roles: []authz.Role{{Name: "reader", Actions: []string{authz.ActionInvoke}, Functions: []string{testFunction}}},
@@ -157,8 +124,11 @@ func baseConfig(ti *testIssuer, trail *auditBuffer) lambdaauth.Config {
 	}
 }
 
+// newGuard builds a Guard as Lambda would run it, in a function named
+// testFunction: the function its events name as their target.
 func newGuard(t testing.TB, cfg lambdaauth.Config) *lambdaauth.Guard {
 	t.Helper()
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", testFunction)
 	g, err := lambdaauth.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
 	"gatehouse/audit"
@@ -30,6 +29,7 @@ import (
 	"gatehouse/devkit/idp"
 	"gatehouse/devkit/runtime"
 	"gatehouse/devkit/sts"
+	"gatehouse/internal/testkit"
 )
 
 // The runtime tests run the real executables, examples/functions/protected
@@ -190,7 +190,7 @@ type localCloud struct {
 	t        testing.TB
 	idp      *idp.Server
 	idpURL   string
-	exec     *testIssuer // mints the web identity tokens of execution roles and of the invoker
+	exec     *testkit.Issuer // mints the web identity tokens of execution roles and of the invoker
 	sts      *sts.Server
 	stsURL   string
 	stsLogs  *logRecorder
@@ -208,8 +208,8 @@ type localCloud struct {
 
 func newLocalCloud(t testing.TB) *localCloud {
 	t.Helper()
-	lc := &localCloud{t: t, dir: t.TempDir(), exec: newTestIssuer(t), stsLogs: newLogRecorder(t), hostLogs: newLogRecorder(t)}
-	lc.client = lc.exec.srv.Client()
+	lc := &localCloud{t: t, dir: t.TempDir(), exec: testkit.NewIssuer(t, testkit.IssuerConfig{}), stsLogs: newLogRecorder(t), hostLogs: newLogRecorder(t)}
+	lc.client = lc.exec.Client()
 
 	// The IdP, on a TLS server whose URL must be known before New.
 	ts := httptest.NewUnstartedServer(nil)
@@ -236,7 +236,7 @@ func newLocalCloud(t testing.TB) *localCloud {
 	// STS: execution roles and the invoker trust the exec issuer; the
 	// decided roles trust the function's execution role (assume_role) or
 	// the IdP (web_identity).
-	execProvider := strings.TrimPrefix(lc.exec.srv.URL, "https://")
+	execProvider := strings.TrimPrefix(lc.exec.URL(), "https://")
 	idpIssuer := lc.idp.Issuer(tenantID)
 	idpProvider := strings.TrimPrefix(idpIssuer, "https://")
 	webIdentity := func(provider, aud string) []byte {
@@ -251,7 +251,7 @@ func newLocalCloud(t testing.TB) *localCloud {
 		"Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":["tenant","kind","agent"]}}}]}`)
 	lc.sts, err = sts.New(sts.Config{
 		AccountID: account, Region: region, HTTPClient: lc.client, Logger: slog.New(lc.stsLogs),
-		Providers: []sts.Provider{{URL: lc.exec.srv.URL, ClientIDs: []string{"sts.amazonaws.com"}}, {URL: idpIssuer, ClientIDs: []string{apiID}}},
+		Providers: []sts.Provider{{URL: lc.exec.URL(), ClientIDs: []string{"sts.amazonaws.com"}}, {URL: idpIssuer, ClientIDs: []string{apiID}}},
 		Roles: []sts.Role{
 			{Name: "fn-protected", TrustPolicy: webIdentity(execProvider, "sts.amazonaws.com")},
 			{Name: "invoker", TrustPolicy: webIdentity(execProvider, "sts.amazonaws.com"), Invoke: []string{"*"}},
@@ -271,7 +271,7 @@ func newLocalCloud(t testing.TB) *localCloud {
 // assume returns a session of role for the web identity sub, through the
 // SDK's STS client.
 func (lc *localCloud) assume(ctx context.Context, role, sub string) (aws.Credentials, error) {
-	tok := lc.exec.token(lc.t, func(c jwt.MapClaims) { c["aud"], c["sub"] = "sts.amazonaws.com", sub; delete(c, "tid") })
+	tok := signToken(lc.exec, func(c map[string]any) { c["aud"], c["sub"] = "sts.amazonaws.com", sub; delete(c, "tid") })
 	client := awssts.New(awssts.Options{Region: region, BaseEndpoint: aws.String(lc.stsURL), HTTPClient: lc.client, Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1})
 	out, err := client.AssumeRoleWithWebIdentity(ctx, &awssts.AssumeRoleWithWebIdentityInput{
 		RoleArn: aws.String("arn:aws:iam::" + account + ":role/" + role), RoleSessionName: aws.String(sub), WebIdentityToken: aws.String(tok),
@@ -382,11 +382,31 @@ func (lc *localCloud) auditEvent(t *testing.T, reqID string) audit.Event {
 	return ev
 }
 
+// contosoUser is ev with the identity of the directory's user oid, as a
+// trail whose pseudonym key is key records it: a pseudonym, never the
+// object id, and the command line client acting for the user.
+func contosoUser(t *testing.T, key, oid string, ev audit.Event) audit.Event {
+	t.Helper()
+	p, err := audit.NewPseudonymizer([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Tenant, ev.Principal, ev.PrincipalKind, ev.App = tenantID, p.Principal(tenantID, oid), "user", cliID
+	ev.Agents = []audit.Agent{{App: cliID, Via: "client", Subject: cliID}}
+	return ev
+}
+
+// The pseudonym keys of functionYAML and authorizerYAML.
+var (
+	functionKey   = strings.Repeat("p", 32)
+	authorizerKey = strings.Repeat("q", 40)
+)
+
 // functionYAML is the protected function's configuration: alice's
 // engineering group is "reader" (assume_role from the execution role),
 // bob's finance group "finance" (web_identity with his own token).
 func (lc *localCloud) functionYAML() string {
-	key := lc.writeFile("pseudonym.key", strings.Repeat("p", 32))
+	key := lc.writeFile("pseudonym.key", functionKey)
 	return lc.writeFile("protected.yaml", `
 authn:
   issuers:
@@ -460,9 +480,10 @@ type httpShape struct {
 // read its answer.
 var eventShapes = []struct {
 	name  string
+	route string // what the trail records as the event's route
 	event func(auth string) any
 }{
-	{"HTTP API 2.0", func(auth string) any {
+	{"HTTP API 2.0", "GET /protected", func(auth string) any {
 		h := map[string]string{"accept": "application/json"}
 		if auth != "" {
 			h["authorization"] = auth
@@ -472,7 +493,7 @@ var eventShapes = []struct {
 				"http": map[string]any{"method": "GET", "path": "/protected", "sourceIp": "192.0.2.10", "protocol": "HTTP/1.1"}},
 			"isBase64Encoded": false}
 	}},
-	{"REST API", func(auth string) any {
+	{"REST API", "GET /protected", func(auth string) any {
 		h := map[string]string{"Accept": "application/json"}
 		mh := map[string][]string{"Accept": {"application/json"}}
 		if auth != "" {
@@ -482,7 +503,7 @@ var eventShapes = []struct {
 			"requestContext": map[string]any{"apiId": "a1b2c3", "stage": "prod", "requestId": "apigw-2", "resourcePath": "/protected", "httpMethod": "GET",
 				"identity": map[string]any{"sourceIp": "192.0.2.10"}}}
 	}},
-	{"function URL", func(auth string) any {
+	{"function URL", "$default", func(auth string) any {
 		h := map[string]string{"accept": "application/json"}
 		if auth != "" {
 			h["authorization"] = auth
@@ -492,7 +513,7 @@ var eventShapes = []struct {
 				"http": map[string]any{"method": "GET", "path": "/", "sourceIp": "192.0.2.10"}},
 			"isBase64Encoded": false}
 	}},
-	{"ALB", func(auth string) any {
+	{"ALB", "", func(auth string) any {
 		mh := map[string][]string{"accept": {"application/json"}, "x-forwarded-for": {"192.0.2.10"}}
 		if auth != "" {
 			mh["authorization"] = []string{auth}
@@ -560,11 +581,17 @@ func TestProtectedFunctionUnderLambdaHost(t *testing.T) {
 					t.Errorf("source identity %q session %q request %q; want %q, %q, %q", r.SourceIdentity, r.Session, r.RequestID, alicePseudonymInAWS, aliceOID, reqID)
 				}
 				ev := lc.auditEvent(t, reqID)
-				if ev.Decision != audit.DecisionAllow || ev.Status != 200 || ev.Role != "reader" || ev.STSSession != aliceOID ||
-					ev.Principal != r.Caller.Principal || ev.TargetRequestID != reqID || ev.Target != "protected" || ev.Resource != "function:protected" {
-					t.Errorf("audit event %+v", ev)
+				want := contosoUser(t, functionKey, aliceOID, audit.Event{RequestID: reqID, Route: shape.route, Action: "invoke", Resource: "function:protected",
+					Decision: audit.DecisionAllow, Policies: []string{"engineering-readers/reader"}, Role: "reader", STSSession: aliceOID,
+					Target: "protected", TargetRequestID: reqID, Status: 200, Claims: map[string]string{"azpacr": "0"}})
+				if diff := testkit.DiffEvent(want, ev); diff != "" {
+					t.Errorf("audit event (-want +got):\n%s", diff)
 				}
-				if ev.Claims["email"] != "" || strings.Contains(fmt.Sprint(ev), "alice") {
+				if ev.Principal != r.Caller.Principal {
+					t.Errorf("audit principal %q, the handler's caller %q: want the same pseudonym", ev.Principal, r.Caller.Principal)
+				}
+				// Also in the fields the diff leaves out (id, replica, chain).
+				if strings.Contains(fmt.Sprint(ev), "alice") {
 					t.Errorf("personal data in the audit event %+v", ev)
 				}
 			})
@@ -574,8 +601,10 @@ func TestProtectedFunctionUnderLambdaHost(t *testing.T) {
 				if got.status != 403 || !strings.HasPrefix(got.headers["www-authenticate"], `Bearer realm="gatehouse", error="insufficient_scope"`) || strings.Contains(got.body, "callerIdentity") {
 					t.Errorf("answer %+v", got)
 				}
-				if ev := lc.auditEvent(t, reqID); ev.Decision != audit.DecisionDeny || ev.Status != 403 || ev.STSSession != "" {
-					t.Errorf("audit event %+v", ev)
+				want := contosoUser(t, functionKey, daveOID, audit.Event{RequestID: reqID, Route: shape.route, Action: "invoke", Resource: "function:protected",
+					Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied", Claims: map[string]string{"azpacr": "0"}})
+				if diff := testkit.DiffEvent(want, lc.auditEvent(t, reqID)); diff != "" {
+					t.Errorf("audit event (-want +got):\n%s", diff)
 				}
 			})
 			t.Run("no token: 401 with a bare challenge", func(t *testing.T) {
@@ -584,8 +613,10 @@ func TestProtectedFunctionUnderLambdaHost(t *testing.T) {
 				if got.status != 401 || got.headers["www-authenticate"] != `Bearer realm="gatehouse"` {
 					t.Errorf("answer %+v", got)
 				}
-				if ev := lc.auditEvent(t, reqID); ev.Status != 401 || ev.Check != "request" {
-					t.Errorf("audit event %+v", ev)
+				want := audit.Event{RequestID: reqID, Route: shape.route, Action: "invoke", Resource: "function:protected",
+					Decision: audit.DecisionError, Status: 401, Check: authn.CheckRequest, ErrorClass: string(authn.InvalidRequest)}
+				if diff := testkit.DiffEvent(want, lc.auditEvent(t, reqID)); diff != "" {
+					t.Errorf("audit event (-want +got):\n%s", diff)
 				}
 			})
 			t.Run("bad token: 401 invalid_token", func(t *testing.T) {
@@ -633,7 +664,7 @@ func TestProtectedFunctionUnderLambdaHost(t *testing.T) {
 // creds section is left in broker mode, as a gateway's file would have it,
 // and the authorizer does not read it.
 func (lc *localCloud) authorizerYAML() string {
-	lc.writeFile("authorizer-pseudonym.key", strings.Repeat("q", 40))
+	lc.writeFile("authorizer-pseudonym.key", authorizerKey)
 	return lc.writeFile("authorizer.yaml", `
 authn:
   issuers:
@@ -690,29 +721,35 @@ func TestAuthorizerUnderLambdaHost(t *testing.T) {
 		Context map[string]any `json:"context"`
 	}
 	invoke := "execute-api:Invoke"
+	// The API's stage is the target of an allowed request only.
+	const target = "execute-api:a1b2c3/prod"
 	for _, tc := range []struct {
 		name      string
 		event     map[string]any
 		want      []statement
-		wantRole  string
-		wantRoute string
+		user      string      // the caller's object id
+		wantEvent audit.Event // beside the caller's identity and the request id
 	}{
 		{"TOKEN, reader: exactly the read routes", map[string]any{"type": "TOKEN", "authorizationToken": "Bearer " + alice, "methodArn": stage + "GET/jobs/42"},
 			[]statement{{[]string{invoke}, "Allow", []string{stage + "GET/jobs", stage + "GET/jobs/*"}},
 				{[]string{invoke}, "Deny", []string{stage + "POST/jobs/*/run", stage + "DELETE/jobs/*"}}},
-			"reader", "GET /jobs/{id}"},
+			aliceOID, audit.Event{Route: "GET /jobs/{id}", Action: "invoke", Resource: "function:jobs-read",
+				Decision: audit.DecisionAllow, Policies: []string{"engineering-readers/reader"}, Role: "reader", Target: target, Status: 200}},
 		{"REQUEST, reader on a write route", map[string]any{"type": "REQUEST", "methodArn": stage + "POST/jobs/42/run", "resource": "/jobs/{id}/run", "path": "/jobs/42/run",
 			"httpMethod": "POST", "headers": map[string]string{"Authorization": "Bearer " + alice}, "multiValueHeaders": map[string][]string{"Authorization": {"Bearer " + alice}},
 			"requestContext": map[string]any{"requestId": "apigw-r1", "resourcePath": "/jobs/{id}/run", "httpMethod": "POST", "apiId": "a1b2c3", "stage": "prod"}},
 			[]statement{{[]string{invoke}, "Allow", []string{stage + "GET/jobs", stage + "GET/jobs/*"}},
 				{[]string{invoke}, "Deny", []string{stage + "POST/jobs/*/run", stage + "DELETE/jobs/*", stage + "POST/jobs/42/run"}}},
-			"", "POST /jobs/{id}/run"},
+			aliceOID, audit.Event{Route: "POST /jobs/{id}/run", Action: "invoke", Resource: "function:jobs-run",
+				Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied"}},
 		{"TOKEN, operator: every route, so the whole stage", map[string]any{"type": "TOKEN", "authorizationToken": "Bearer " + erin, "methodArn": stage + "DELETE/jobs/42/logs"},
 			[]statement{{[]string{invoke}, "Allow", []string{stage + "*"}}},
-			"operator", "DELETE /jobs/{rest...}"},
+			erinOID, audit.Event{Route: "DELETE /jobs/{rest...}", Action: "invoke", Resource: "function:jobs-admin",
+				Decision: audit.DecisionAllow, Policies: []string{"admins-operate/operator"}, Role: "operator", Target: target, Status: 200}},
 		{"TOKEN, no role: every route denied", map[string]any{"type": "TOKEN", "authorizationToken": "Bearer " + dave, "methodArn": stage + "GET/jobs"},
 			[]statement{{[]string{invoke}, "Deny", []string{stage + "GET/jobs", stage + "GET/jobs/*", stage + "POST/jobs/*/run", stage + "DELETE/jobs/*"}}},
-			"", "GET /jobs"},
+			daveOID, audit.Event{Route: "GET /jobs", Action: "invoke", Resource: "function:jobs-read",
+				Decision: audit.DecisionDeny, Status: 403, ErrorClass: "access_denied"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			payload, reqID := lc.invoke(t, "authorizer", tc.event)
@@ -735,26 +772,28 @@ func TestAuthorizerUnderLambdaHost(t *testing.T) {
 				}
 			}
 			wantCtx := map[string]any{"tenant": tenantID, "kind": "user", "requestId": reqID}
-			if tc.wantRole != "" {
-				wantCtx["role"] = tc.wantRole
+			if tc.wantEvent.Role != "" {
+				wantCtx["role"] = tc.wantEvent.Role
 			}
 			for k, v := range wantCtx {
 				if got.Context[k] != v {
 					t.Errorf("context[%s] = %v, want %v", k, got.Context[k], v)
 				}
 			}
-			if _, ok := got.Context["role"]; ok && tc.wantRole == "" {
+			if _, ok := got.Context["role"]; ok && tc.wantEvent.Role == "" {
 				t.Errorf("context names role %v for a denied route", got.Context["role"])
 			}
 			if tc.name == "TOKEN, operator: every route, so the whole stage" && got.Context["roles"] != "Functions.Admin" {
 				t.Errorf("context roles %v", got.Context["roles"])
 			}
-			wantTarget := ""
-			if tc.wantRole != "" {
-				wantTarget = "execute-api:a1b2c3/prod" // named only when the request is allowed
+			want := contosoUser(t, authorizerKey, tc.user, tc.wantEvent)
+			want.RequestID = reqID
+			ev := lc.auditEvent(t, reqID)
+			if diff := testkit.DiffEvent(want, ev); diff != "" {
+				t.Errorf("audit event (-want +got):\n%s", diff)
 			}
-			if ev := lc.auditEvent(t, reqID); ev.Route != tc.wantRoute || ev.Principal != got.PrincipalID || ev.Target != wantTarget {
-				t.Errorf("audit event %+v", ev)
+			if ev.Principal != got.PrincipalID {
+				t.Errorf("audit principal %q, principalId %q: want the same pseudonym", ev.Principal, got.PrincipalID)
 			}
 		})
 	}

@@ -1,11 +1,9 @@
 package lambdaconfig_test
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"gatehouse/authz"
 	"gatehouse/config"
 	"gatehouse/creds"
+	"gatehouse/internal/testkit"
 	"gatehouse/lambdaauth"
 	"gatehouse/lambdaconfig"
 )
@@ -169,39 +168,71 @@ func TestDevAuthorityFromEnvironment(t *testing.T) {
 	}
 }
 
-// A Config from a file runs: Guard built, a request decided, the event in
-// the trail.
+// A Config from a file runs against a real issuer: Guard built, requests
+// decided, their events in the trail.
 func TestLoadedConfigRuns(t *testing.T) {
-	var srv *httptest.Server
-	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"issuer": srv.URL, "jwks_uri": srv.URL + "/jwks"})
-	}))
-	defer srv.Close()
-	path := fileFor(t, srv.URL, "")
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "fn") // as Lambda sets it: the target of the events
+	iss := testkit.NewIssuer(t, testkit.IssuerConfig{})
+	path := fileFor(t, iss.URL(), "")
 	cfg, err := lambdaconfig.Load(context.Background(), path, lambdaconfig.Options{AWS: staticAWS})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var trail strings.Builder
-	cfg.AuthN.HTTPClient = srv.Client()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var trail bytes.Buffer
+	cfg.AuthN.HTTPClient = iss.Client()
 	cfg.Audit.Sink = jsonl.New(&trail)
 	cfg.Resource = authz.Resource{Kind: authz.ResourceFunction, Name: "fn"}
-	cfg.Now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	cfg.Now = func() time.Time { return now }
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	g, err := lambdaauth.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	resp, err := g.WrapHTTPAPI(func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		t.Error("handler called without a token")
-		return events.APIGatewayV2HTTPResponse{}, nil
-	})(context.Background(), events.APIGatewayV2HTTPRequest{})
-	if err != nil || resp.StatusCode != 401 {
-		t.Fatalf("= %+v, %v", resp, err)
+	called := false
+	h := g.WrapHTTPAPI(func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		called = true
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
+	})
+	resp, err := h(context.Background(), events.APIGatewayV2HTTPRequest{})
+	if err != nil || resp.StatusCode != 401 || called {
+		t.Fatalf("without a token: %+v, %v (handler called: %v)", resp, err, called)
 	}
-	if !strings.Contains(trail.String(), `"replica":"fn-a"`) || !strings.Contains(trail.String(), `"status":401`) {
-		t.Errorf("trail %s", trail.String())
+	// A reader of the file's rule, as the file's issuer names the tenant.
+	tok := iss.Sign(map[string]any{"iss": iss.URL(), "aud": "api://fn", "sub": "user-1", "tid": "tenant-1", "azp": "client-1", "azpacr": "0",
+		"groups": []any{"0b1c2d3e-0000-4000-8000-000000000001"}, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	ev := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": "Bearer " + tok}}
+	ev.RequestContext.RequestID = "api-1"
+	if resp, err := h(context.Background(), ev); err != nil || resp.StatusCode != 200 || !called {
+		t.Fatalf("a reader: %+v, %v (handler called: %v)", resp, err, called)
+	}
+
+	f, err := jsonl.Load(bytes.NewReader(trail.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Query(context.Background(), audit.Filter{})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("trail: %d events, %v\n%s", len(got), err, trail.String())
+	}
+	pseudo, err := audit.NewPseudonymizer([]byte(strings.Repeat("k", 32))) // the key file beside the file
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replica is the file's; the time is the Config's clock.
+	want := []audit.Event{
+		{Time: now, Replica: "fn-a", Action: "invoke", Resource: "function:fn",
+			Decision: audit.DecisionError, Status: 401, Check: "request", ErrorClass: "invalid_request"},
+		{Time: now, RequestID: "api-1", Replica: "fn-a", Tenant: "tenant-1", Principal: pseudo.Principal("tenant-1", "user-1"), PrincipalKind: "user", App: "client-1",
+			Agents: []audit.Agent{{App: "client-1", Via: "client", Subject: "client-1"}}, Action: "invoke", Resource: "function:fn",
+			Decision: audit.DecisionAllow, Policies: []string{"readers/reader"}, Role: "reader", Target: "fn", TargetRequestID: "api-1", Status: 200,
+			Claims: map[string]string{"azpacr": "0"}},
+	}
+	for i := range want {
+		if diff := testkit.DiffEvent(want[i], got[i], "Time", "Replica"); diff != "" {
+			t.Errorf("audit event %d (-want +got):\n%s", i, diff)
+		}
 	}
 }
 
