@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
-	"golang.org/x/oauth2"
 
 	"gatehouse/authn"
 	"gatehouse/build"
@@ -139,7 +139,7 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	}
 
 	// The banner first: whoever waits for the ready file may read it.
-	printBanner(e.stdout, f, l.ep, opts.StateDir, bannerToken(ctx, f, l.ep, devClient(l.opts.Dev), e))
+	printBanner(e.stdout, f, l.ep, opts.StateDir, selfCommand())
 	epPath := filepath.Join(opts.StateDir, endpointsFile)
 	if err := writeJSONFile(epPath, l.ep); err != nil {
 		return err
@@ -300,7 +300,11 @@ func (l *devLoop) startLambda(ctx context.Context) error {
 		base = filepath.Dir(l.o.configPath)
 	}
 	fnEnv := map[string]string{"AWS_ENDPOINT_URL_STS": l.ep.STS, "AWS_CA_BUNDLE": l.ep.CAFile, "GATEHOUSE_DEV_IDP": l.ep.IDP}
-	functions, notes := devFunctions(l.f, base, fnEnv)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("local Lambda host: the built-in functions run from this binary: %w", err)
+	}
+	functions, notes := devFunctions(l.f, base, fnEnv, self)
 	for _, n := range notes {
 		fmt.Fprintln(l.e.stderr, "gatehouse dev:", n)
 	}
@@ -397,26 +401,53 @@ func waitAnswering(ctx context.Context, c *http.Client, url string, serveErr <-c
 	}
 }
 
-// bannerToken gets a token for the first development user through the
-// IdP's token endpoint, for the banner's curl line ("" if it cannot).
-func bannerToken(ctx context.Context, f *config.File, ep endpoints, c *http.Client, e *env) string {
-	t := f.Dev.IDP.Tenants[0]
-	if len(t.Users) == 0 || len(f.Gateway.Routes) == 0 {
-		return ""
+// selfCommand is how a shell on this machine runs this program: "gatehouse"
+// when that is what PATH finds, "go run ./cmd/gatehouse" under go run from
+// the source tree, else the binary's absolute path.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "gatehouse"
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, c)
-	tokenURL, err := discoverTokenEndpoint(ctx, c, ep.Issuer)
-	if err == nil {
-		var tok *oauth2.Token
-		if tok, err = userToken(ctx, tokenURL, t, t.Users[0].UPN, "", "", nil); err == nil {
-			return tok.AccessToken
+	if onPath, err := exec.LookPath("gatehouse"); err == nil && sameFile(onPath, exe) {
+		return "gatehouse"
+	}
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		if _, err := os.Stat(filepath.Join("cmd", "gatehouse")); err == nil {
+			return "go run ./cmd/gatehouse"
 		}
 	}
-	e.log.Warn("dev: no token for the banner", "err", err)
-	return ""
+	return exe
 }
 
-func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir, token string) {
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// stateFlag is the --state-dir flag the banner's commands need to find a
+// dev that keeps its state in stateDir: none for the default.
+func stateFlag(stateDir string) string {
+	if def, err := resolveStateDir("", ""); err == nil && def == stateDir {
+		return ""
+	}
+	return " --state-dir " + shellQuote(stateDir)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == ':' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// printBanner says what runs, who can sign in, and how to try it; self is
+// how the commands it shows run gatehouse (selfCommand).
+func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir, self string) {
 	fmt.Fprintf(w, "gatehouse dev is running\n\n")
 	fmt.Fprintf(w, "  issuer      %s\n", ep.Issuer)
 	fmt.Fprintf(w, "  discovery   %s/.well-known/openid-configuration\n", ep.Issuer)
@@ -469,19 +500,15 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir, token stri
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.Name, a.ClientID, kind)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nTry:\n")
+	sf := stateFlag(stateDir)
+	fmt.Fprintf(w, "\nTry (tokens last %s):\n", formatLifetime(f.Dev.IDP.TokenLifetime))
 	if len(f.Gateway.Routes) > 0 && ep.CAFile != "" {
 		rt := f.Gateway.Routes[0]
-		if token != "" {
-			fmt.Fprintf(w, "  # %s's token, valid for %s:\n", shortUser(t), formatLifetime(f.Dev.IDP.TokenLifetime))
-			fmt.Fprintf(w, "  curl --cacert %s -H 'Authorization: Bearer %s' %s%s\n", ep.CAFile, token, ep.Gateway, examplePath(rt.Path))
-			fmt.Fprintf(w, "  # with a fresh token each time (gatehouse on PATH):\n")
-		}
-		fmt.Fprintf(w, "  curl --cacert %s -H \"Authorization: Bearer $(gatehouse token --user %s)\" %s%s\n", ep.CAFile, shortUser(t), ep.Gateway, examplePath(rt.Path))
+		fmt.Fprintf(w, "  curl --cacert %s -H \"Authorization: Bearer $(%s token%s --user %s)\" %s%s\n", ep.CAFile, self, sf, shortUser(t), ep.Gateway, examplePath(rt.Path))
 	}
-	fmt.Fprintf(w, "  gatehouse token --user %s | gatehouse verify -\n", shortUser(t))
+	fmt.Fprintf(w, "  %s token%s --user %s | %s verify%s -\n", self, sf, shortUser(t), self, sf)
 	if c := firstConfidential(t); c != "" {
-		fmt.Fprintf(w, "  gatehouse token --client %s | gatehouse verify -\n", c)
+		fmt.Fprintf(w, "  %s token%s --client %s | %s verify%s -\n", self, sf, c, self, sf)
 	}
 	if ep.CAFile != "" {
 		fmt.Fprintf(w, "  curl --cacert %s %s/.well-known/openid-configuration\n", ep.CAFile, ep.Issuer)

@@ -72,9 +72,9 @@ func bannerEndpoints() endpoints {
 
 // TestPrintBanner: the banner lists what runs and how to try it.
 func TestPrintBanner(t *testing.T) {
-	banner := func(f *config.File, ep endpoints, token string) string {
+	banner := func(f *config.File, ep endpoints, self string) string {
 		var b bytes.Buffer
-		printBanner(&b, f, ep, "/state", token)
+		printBanner(&b, f, ep, "/state", self)
 		return b.String()
 	}
 	noAdmin := bannerEndpoints()
@@ -92,11 +92,11 @@ func TestPrintBanner(t *testing.T) {
 		name     string
 		f        *config.File
 		ep       endpoints
-		token    string
+		self     string
 		want     []string // lines, or parts of lines, that must be there
 		wantNone []string // text that must not
 	}{
-		{name: "every service", f: config.Default(), ep: bannerEndpoints(), token: "eyJ.tok.sig",
+		{name: "every service", f: config.Default(), ep: bannerEndpoints(), self: "gatehouse",
 			want: []string{
 				"gatehouse dev is running\n",
 				"  issuer      " + devIDPIssuer + "\n",
@@ -115,11 +115,10 @@ func TestPrintBanner(t *testing.T) {
 				"  gatehouse-api  68e96204-b89d-4992-9e0e-90cc31a67403  api\n",
 				"  gatehouse-cli  992ebcd3-3449-4a98-88ed-901221c068d6  public client\n",
 				"  report-agent   8f5c3767-7276-4be0-b5db-808ab516452c  confidential client\n",
-				"  # alice's token, valid for 1h:\n",
-				"  curl --cacert /state/ca.pem -H 'Authorization: Bearer eyJ.tok.sig' https://127.0.0.1:9480/whoami\n",
-				"  curl --cacert /state/ca.pem -H \"Authorization: Bearer $(gatehouse token --user alice)\" https://127.0.0.1:9480/whoami\n",
-				"  gatehouse token --user alice | gatehouse verify -\n",
-				"  gatehouse token --client report-agent | gatehouse verify -\n",
+				"Try (tokens last 1h):\n",
+				"  curl --cacert /state/ca.pem -H \"Authorization: Bearer $(gatehouse token --state-dir /state --user alice)\" https://127.0.0.1:9480/whoami\n",
+				"  gatehouse token --state-dir /state --user alice | gatehouse verify --state-dir /state -\n",
+				"  gatehouse token --state-dir /state --client report-agent | gatehouse verify --state-dir /state -\n",
 				"  curl --cacert /state/ca.pem " + devIDPIssuer + "/.well-known/openid-configuration\n",
 			},
 			// Function URL lines only for functions with url: true.
@@ -130,19 +129,19 @@ func TestPrintBanner(t *testing.T) {
 			"  echo        https://127.0.0.1:9445/lambda-url/echo/ (function URL)\n",
 			"  protected   https://127.0.0.1:9445/lambda-url/protected/ (function URL)\n",
 		}},
-		{name: "no token for the banner", f: config.Default(), ep: bannerEndpoints(),
-			want:     []string{"$(gatehouse token --user alice)"},
-			wantNone: []string{"'s token, valid for", "Bearer '"}},
-		{name: "no local CA", f: config.Default(), ep: noCA, token: "eyJ.tok.sig",
-			want:     []string{"  gatehouse token --user alice | gatehouse verify -\n"},
+		{name: "no token in the banner, a command that gets one", f: config.Default(), ep: bannerEndpoints(), self: "/opt/bin/gatehouse",
+			want:     []string{"$(/opt/bin/gatehouse token --state-dir /state --user alice)"},
+			wantNone: []string{"eyJ", "Bearer '"}},
+		{name: "no local CA", f: config.Default(), ep: noCA, self: "gatehouse",
+			want:     []string{"  gatehouse token --state-dir /state --user alice | gatehouse verify --state-dir /state -\n"},
 			wantNone: []string{"local CA", "curl"}},
-		{name: "no routes", f: noRoutes, ep: bannerEndpoints(),
-			want:     []string{"  gatehouse token --user alice | gatehouse verify -\n", "  curl --cacert /state/ca.pem " + devIDPIssuer},
+		{name: "no routes", f: noRoutes, ep: bannerEndpoints(), self: "gatehouse",
+			want:     []string{"  gatehouse token --state-dir /state --user alice | gatehouse verify --state-dir /state -\n", "  curl --cacert /state/ca.pem " + devIDPIssuer},
 			wantNone: []string{"/whoami"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := banner(tt.f, tt.ep, tt.token)
+			got := banner(tt.f, tt.ep, tt.self)
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("banner lacks %q:\n%s", w, got)

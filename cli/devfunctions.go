@@ -40,7 +40,7 @@ func execRoles(f *config.File) []creds.Role {
 // with packages relative to base. A package directory that does not exist
 // is left out with a note (the embedded configuration names the examples
 // of the source tree, which a binary run elsewhere does not have).
-func devFunctions(f *config.File, base string, env map[string]string) ([]runtime.Function, []string) {
+func devFunctions(f *config.File, base string, env map[string]string, self string) ([]runtime.Function, []string) {
 	var out []runtime.Function
 	var notes []string
 	for _, fn := range f.Dev.Lambda.Functions {
@@ -53,6 +53,10 @@ func devFunctions(f *config.File, base string, env map[string]string) ([]runtime
 		}
 		for k, v := range fn.Env {
 			rf.Env[k] = v
+		}
+		if fn.Builtin != "" {
+			// This very binary, told which example to run.
+			rf.Executable, rf.Args = self, builtinArgs(fn.Builtin)
 		}
 		if fn.Package != "" {
 			dir := fn.Package

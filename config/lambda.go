@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,6 +28,10 @@ type DevFunction struct {
 	Package string `yaml:"package,omitempty"`
 	// Executable is a Lambda executable (bootstrap) to run instead.
 	Executable string `yaml:"executable,omitempty"`
+	// Builtin names one of the example functions gatehouse carries in its
+	// own binary (BuiltinFunctions), run without Go or the source tree. A
+	// function has exactly one of Package, Executable and Builtin.
+	Builtin string `yaml:"builtin,omitempty"`
 	// ExecutionRole is the role whose credentials the function gets, an
 	// IAM role ARN; "" means none.
 	ExecutionRole string `yaml:"execution_role,omitempty"`
@@ -58,8 +64,11 @@ func (v *validator) devLambda(d *DevLambda) {
 			v.add(p+".name", "%s: want 1 to 64 letters, digits, '-' or '_'", short(fn.Name))
 		}
 		v.unique(seen, fn.Name, p+".name", "function")
-		if (fn.Package == "") == (fn.Executable == "") {
-			v.add(p, "function %s needs exactly one of package or executable", short(fn.Name))
+		if n := count(fn.Package != "", fn.Executable != "", fn.Builtin != ""); n != 1 {
+			v.add(p, "function %s needs exactly one of package, executable or builtin", short(fn.Name))
+		}
+		if fn.Builtin != "" && !slices.Contains(BuiltinFunctions, fn.Builtin) {
+			v.add(p+".builtin", "%s: gatehouse carries %s", short(fn.Builtin), strings.Join(BuiltinFunctions, ", "))
 		}
 		if fn.ExecutionRole != "" && !roleARN.MatchString(fn.ExecutionRole) {
 			v.add(p+".execution_role", "%s is not an IAM role ARN", short(fn.ExecutionRole))
@@ -79,6 +88,20 @@ func (v *validator) devLambda(d *DevLambda) {
 			}
 		}
 	}
+}
+
+// BuiltinFunctions are the example functions the gatehouse binary carries
+// (examples/functions), for dev.lambda.functions[].builtin.
+var BuiltinFunctions = []string{"whoami", "echo", "protected"}
+
+func count(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // reservedEnv are variables the Lambda host sets itself.

@@ -125,10 +125,17 @@ func startDevConfig(t *testing.T, stateDir, configPath string) *devProcess {
 
 func startDevArgs(t *testing.T, stateDir string, args ...string) *devProcess {
 	t.Helper()
+	return startDevProcess(t, gatehouseBin, "..", nil, stateDir, args...)
+}
+
+// startDevProcess runs bin dev in dir (env nil: this process's).
+func startDevProcess(t *testing.T, bin, dir string, env []string, stateDir string, args ...string) *devProcess {
+	t.Helper()
 	readyPath := filepath.Join(t.TempDir(), "ready.json")
 	d := &devProcess{stateDir: stateDir, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(gatehouseBin, append([]string{"dev", "--state-dir", stateDir, "--ready-file", readyPath}, args...)...)
-	d.cmd.Dir = ".." // the source tree: the development configuration's functions live there
+	d.cmd = exec.Command(bin, append([]string{"dev", "--state-dir", stateDir, "--ready-file", readyPath}, args...)...)
+	d.cmd.Dir = dir
+	d.cmd.Env = env
 	d.cmd.Stdout = d.stdout
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -212,6 +219,42 @@ func token(t *testing.T, stateDir string, args ...string) string {
 		t.Fatalf("gatehouse token %v: exit %d: %s", args, code, errOut)
 	}
 	return strings.TrimSpace(out)
+}
+
+// TestDevAnywhere: the binary copied to an empty directory, with no Go on
+// PATH, runs the whole local loop (its example functions are built in),
+// and the curl line its banner prints answers 200.
+func TestDevAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gatehouse")
+	b, err := os.ReadFile(gatehouseBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
+	d := startDevProcess(t, bin, dir, env, filepath.Join(dir, "state"), append([]string{"--listen", "127.0.0.1:0"}, freePorts...)...)
+	banner := d.stdout.String()
+	if strings.Contains(banner, "left out") || strings.Contains(d.stderr.String(), "left out") {
+		t.Errorf("a function was left out:\n%s\n%s", banner, d.stderr)
+	}
+	var line string
+	for l := range strings.Lines(banner) {
+		if strings.Contains(l, "curl") && strings.Contains(l, "/whoami") {
+			line = strings.TrimSpace(l)
+		}
+	}
+	if line == "" || strings.Contains(line, "eyJ") || !strings.Contains(line, bin+" token") {
+		t.Fatalf("no curl line with a short token command in the banner:\n%s", banner)
+	}
+	cmd := exec.Command("sh", "-c", line+` -s -o /dev/null -w '%{http_code}'`)
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "200" {
+		t.Errorf("the banner's curl line: %v, status %q\n%s\n%s", err, out, line, d.stderr)
+	}
 }
 
 // TestDevTokenVerify is the foundation's "done when": dev serves the IdP, a

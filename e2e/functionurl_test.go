@@ -22,7 +22,7 @@ const (
 // under the example's published, dev-only key.
 func devPseudonym(t *testing.T, tenant, subject string) string {
 	t.Helper()
-	key, err := os.ReadFile("../examples/functions/protected/dev-only-pseudonym.key")
+	key, err := os.ReadFile("../examples/functions/protected/protected/dev-only-pseudonym.key")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func TestLoadRefuses(t *testing.T) {
 // endpoint "dev" through the SDK's own AWS_ENDPOINT_URL_STS, as gatehouse
 // dev sets them; the protected example's embedded file is such a file.
 func TestDevAuthorityFromEnvironment(t *testing.T) {
-	example, err := os.ReadFile("../examples/functions/protected/gatehouse.yaml")
+	example, err := os.ReadFile("../examples/functions/protected/protected/gatehouse.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,6 +57,15 @@ func (f *function) ensureBuilt(stop context.Context) error {
 	if fp == s.print && (s.gen > 0 || s.err != nil) {
 		return s.err
 	}
+	if s.gen == 0 && s.err == nil && s.reuse() {
+		// Built by an earlier run of the host from the same sources:
+		// starting again does not build again.
+		h.log.Info("runtime: function up to date", "function", f.name)
+		f.mu.Lock()
+		f.gen = s.gen
+		f.mu.Unlock()
+		return nil
+	}
 	bctx, cancel := context.WithTimeout(h.ctx, buildTimeout)
 	defer cancel()
 	defer context.AfterFunc(stop, cancel)()
@@ -86,6 +96,7 @@ func (f *function) ensureBuilt(stop context.Context) error {
 		s.watch = deps
 		s.print = fingerprint(deps)
 	}
+	s.remember()
 	f.mu.Lock()
 	f.gen = s.gen
 	var stale []*instance
@@ -100,6 +111,43 @@ func (f *function) ensureBuilt(stop context.Context) error {
 		inst.kill()
 	}
 	return nil
+}
+
+// builtFrom is what the file beside an executable says it was built from,
+// so that the next run of the host can use it as it is.
+type builtFrom struct {
+	Dir         string   `json:"dir"`
+	Watch       []string `json:"watch"`
+	Fingerprint string   `json:"fingerprint"`
+}
+
+func (s *source) stampPath() string { return s.bin + ".built-from.json" }
+
+// remember records the sources of the executable just built.
+func (s *source) remember() {
+	b, err := json.Marshal(builtFrom{Dir: s.dir, Watch: s.watch, Fingerprint: s.print})
+	if err == nil {
+		_ = os.WriteFile(s.stampPath(), b, 0o600)
+	}
+}
+
+// reuse reports whether the executable an earlier run built is of the
+// sources as they are now (same package, same fingerprint of every
+// directory it depends on), and if so takes it as built.
+func (s *source) reuse() bool {
+	b, err := os.ReadFile(s.stampPath())
+	if err != nil {
+		return false
+	}
+	var bf builtFrom
+	if json.Unmarshal(b, &bf) != nil || bf.Dir != s.dir || len(bf.Watch) == 0 {
+		return false
+	}
+	if _, err := os.Stat(s.bin); err != nil || fingerprint(bf.Watch) != bf.Fingerprint {
+		return false
+	}
+	s.watch, s.print, s.gen = bf.Watch, bf.Fingerprint, 1
+	return true
 }
 
 // goCommand runs the go tool in dir with the host's environment (the

@@ -95,6 +95,59 @@ func TestPackageRebuild(t *testing.T) {
 	}
 }
 
+// TestPackageNotRebuiltOnRestart: a host started again on the same state
+// directory uses what the last one built when the sources have not changed,
+// and builds again when they have.
+func TestPackageNotRebuiltOnRestart(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile(filepath.Join("testdata", "rawfn", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pkg := filepath.Join(dir, "fn")
+	os.MkdirAll(pkg, 0o755)
+	os.WriteFile(filepath.Join(pkg, "go.mod"), []byte("module example.com/rawfn\n\ngo 1.26\n"), 0o644)
+	os.WriteFile(filepath.Join(pkg, "main.go"), src, 0o644)
+	state := filepath.Join(dir, "state")
+	start := func() (*Host, *logRecorder) {
+		t.Helper()
+		host, logs := newHost(t, Config{StateDir: state, Functions: []Function{{Name: "raw", Package: pkg}}})
+		if err := host.Start(testContext(t)); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		return host, logs
+	}
+	built := func(logs *logRecorder) int {
+		return len(logs.find(func(r logRecord) bool { return r.Msg == "runtime: built function" }))
+	}
+	h1, logs1 := start()
+	if built(logs1) != 1 {
+		t.Fatalf("first start: %d builds, want 1", built(logs1))
+	}
+	h1.Close()
+
+	h2, logs2 := start()
+	if built(logs2) != 0 {
+		t.Errorf("second start with the same sources: %d builds, want none", built(logs2))
+	}
+	if res := invoke(t, h2, "raw", map[string]string{}, InvokeOptions{}); res.FunctionError != "" || !strings.Contains(string(res.Payload), "v1") {
+		t.Errorf("the reused executable answered %s %s", res.FunctionError, res.Payload)
+	}
+	h2.Close()
+
+	edited := strings.Replace(string(src), `const version = "v1"`, `const version = "v9"`, 1)
+	os.WriteFile(filepath.Join(pkg, "main.go"), []byte(edited), 0o644)
+	os.Chtimes(filepath.Join(pkg, "main.go"), time.Now().Add(time.Minute), time.Now().Add(time.Minute))
+	h3, logs3 := start()
+	if built(logs3) != 1 {
+		t.Errorf("start after an edit: %d builds, want 1", built(logs3))
+	}
+	if res := invoke(t, h3, "raw", map[string]string{}, InvokeOptions{}); !strings.Contains(string(res.Payload), "v9") {
+		t.Errorf("after the edit the function answered %s", res.Payload)
+	}
+}
+
 // TestPackageInModule: a package of this module (as `gatehouse dev` runs
 // the examples) is built, and the directories it depends on are watched.
 func TestPackageInModule(t *testing.T) {

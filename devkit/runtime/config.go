@@ -71,6 +71,10 @@ type Function struct {
 	// bootstrap, e.g. a Go program that calls lambda.Start). Its directory is
 	// the working directory and LAMBDA_TASK_ROOT.
 	Executable string
+	// Args are the arguments Executable is started with (an executable
+	// that hosts several functions, such as gatehouse itself with its
+	// built-in examples, is told which to run); none for a Package.
+	Args []string
 	// Package is a Go package directory (package main), built with
 	// `go build` into StateDir/bin/<Name> by Start, and rebuilt before an
 	// invocation when a .go file of it, or of a package of its main module
@@ -194,6 +198,9 @@ func (cfg *Config) validate() (region, account string, fns []settings, err error
 		seen[f.Name] = true
 		if (f.Executable == "") == (f.Package == "") {
 			add(p, "want exactly one of Executable and Package")
+		}
+		if len(f.Args) > 0 && f.Package != "" {
+			add(p+".Args", "arguments are for an Executable; a Package's executable takes none")
 		}
 		if f.Executable != "" {
 			abs, err := filepath.Abs(f.Executable)

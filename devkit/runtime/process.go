@@ -96,6 +96,9 @@ func (f *function) spawn(ctx context.Context) (*instance, error) {
 	}
 	inst.rapi = newRuntimeServer(ln, inst)
 	cmd := exec.Command(exe)
+	if f.src == nil {
+		cmd.Args = append(cmd.Args, f.cfg.Args...)
+	}
 	cmd.Dir = filepath.Dir(exe)
 	cmd.Env = f.environ(ln.Addr().String(), inst.id, creds)
 	cmd.Stdout, cmd.Stderr = pw, pw
