@@ -137,6 +137,18 @@ func signingKey(f *config.File, o Options, create bool) (crypto.Signer, error) {
 	return s, nil
 }
 
+// CreateAuditKeys creates the pseudonym key (32 random bytes) and the
+// checkpoint signing key (Ed25519, PKCS#8 PEM) where the audit section
+// names them, each readable by its owner alone, unless they exist (an
+// existing key is never replaced).
+func CreateAuditKeys(f *config.File, o Options) error {
+	if _, err := pseudonymizer(f, o, true); err != nil {
+		return err
+	}
+	_, err := signingKey(f, o, true)
+	return err
+}
+
 // Trail is step 5 as a gateway runs it: the recorder, the store under it
 // (closed after the recorder), and the pseudonymizer events name
 // principals with.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gatehouse/authn"
 	"gatehouse/authz"
@@ -29,11 +30,17 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Path is where a path the file names is: p itself when absolute, else
-// under Dir.
+// Path is where a path the file names is: p itself when absolute, under
+// the user's home directory when it starts with "~/", else under Dir.
 func (o Options) Path(p string) string { return o.path(p) }
 
 func (o Options) path(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+		return p
+	}
 	if p == "" || filepath.IsAbs(p) || o.Dir == "" {
 		return p
 	}

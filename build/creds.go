@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +15,7 @@ import (
 
 	"gatehouse/config"
 	"gatehouse/creds"
+	"gatehouse/internal/privatefile"
 	"gatehouse/mint"
 )
 
@@ -31,6 +34,30 @@ func Issuer(f *config.File, url string, o Options) (*mint.Issuer, error) {
 		dir = filepath.Join(o.StateDir, "issuer")
 	}
 	return mint.NewIssuer(mint.Config{URL: url, KeyDir: dir, Logger: o.Logger})
+}
+
+// CheckIssuerKeys checks the issuer's key directory without creating
+// anything: its key file, if there is one, must be readable by gatehouse
+// alone; if there is none, the directory must be one gatehouse can create
+// it in (serve creates the keys on first start).
+func CheckIssuerKeys(f *config.File, o Options) error {
+	dir := o.path(f.Creds.Issuer.KeyDir)
+	path := filepath.Join(dir, mint.KeyFileName)
+	if _, _, err := privatefile.Read(path, 1<<20); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s is not a directory", d)
+			}
+			return nil
+		}
+		if filepath.Dir(d) == d {
+			return fmt.Errorf("no directory of %s exists", dir)
+		}
+	}
 }
 
 // AWS is the base AWS configuration: the SDK's default chain (whose
@@ -59,6 +86,24 @@ func STS(cfg aws.Config, endpoint string, hc *http.Client) *sts.Client {
 			o.HTTPClient = hc
 		}
 	})
+}
+
+// CAClient is an HTTP client trusting the system's CAs and those of the
+// PEM file caFile (relative to Options.Dir), for an AWS endpoint served
+// with a development CA; nil when caFile is "". It has no timeout of its
+// own: its callers bound each call (a Lambda invocation may take 15
+// minutes).
+func CAClient(caFile string, o Options) (*http.Client, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pool, err := config.LoadCAPool(o.path(caFile), true)
+	if err != nil {
+		return nil, err
+	}
+	c := config.HTTPClient(pool)
+	c.Timeout = 0
+	return c, nil
 }
 
 // Creds is the creds section as the broker's Config, for issuer and STS.

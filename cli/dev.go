@@ -253,8 +253,10 @@ func (l *devLoop) startIssuer(context.Context) error {
 	if err != nil {
 		return err
 	}
+	lambdaClient := devClient(l.opts.Dev)
+	lambdaClient.Timeout = 0 // the Lambda target bounds each invocation itself
 	l.stack = &gatewayStack{opts: l.opts, issuer: issuer, publicURL: gwURL, devIssuer: l.ep.Issuer,
-		client: devClient(l.opts.Dev), log: l.e.log}
+		client: lambdaClient, log: l.e.log}
 	l.ep.Gateway, l.ep.GatehouseIssuer = gwURL, issuer.URL()
 	return nil
 }

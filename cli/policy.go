@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,21 +35,43 @@ func buildPolicy(f *config.File, configPath string) (*authz.Engine, error) {
 	return build.Policy(f, optionsFor(configPath, nil, "", nil))
 }
 
-// printProblems lists every problem of err, one per line.
+// printProblems lists every problem of err, one per line: the
+// configuration's in file and line order, then the others (which name
+// their own files).
 func printProblems(w io.Writer, err error) {
-	if ps := config.Problems(err); len(ps) > 0 {
-		for _, p := range ps {
-			fmt.Fprintln(w, p)
+	all := leaves(err)
+	slices.SortStableFunc(all, func(a, b error) int {
+		pa, aok := a.(*config.Problem)
+		pb, bok := b.(*config.Problem)
+		switch {
+		case aok && bok:
+			return cmp.Or(cmp.Compare(pa.File, pb.File), cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Column, pb.Column))
+		case aok:
+			return -1
+		case bok:
+			return 1
 		}
-		return
+		return 0
+	})
+	for _, e := range all {
+		fmt.Fprintln(w, e)
 	}
-	if ps := authz.Problems(err); len(ps) > 0 {
-		for _, p := range ps {
-			fmt.Fprintln(w, p)
+}
+
+// leaves are the errors joined in err (errors.Join, at any depth), in
+// order: each problem once, with its own file and line.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
 		}
-		return
+		return out
 	}
-	fmt.Fprintln(w, err)
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 func newPolicyCheckCmd(e *env) *cobra.Command {

@@ -46,8 +46,12 @@ type STSEndpoint struct {
 	// Endpoint overrides the STS URL; "" means AWS's regional endpoint,
 	// "dev" the local STS of `gatehouse dev`.
 	Endpoint string `yaml:"endpoint,omitempty"`
-	// Region is the AWS region; "" means us-east-1.
+	// Region is the AWS region; "" means the environment's AWS_REGION,
+	// else us-east-1.
 	Region string `yaml:"region,omitempty"`
+	// CAFile adds CA certificates (PEM) to trust at Endpoint (a local STS
+	// served with a development CA).
+	CAFile string `yaml:"ca_file,omitempty"`
 }
 
 // CredsRole overrides how one logical role gets credentials.

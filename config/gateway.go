@@ -40,6 +40,8 @@ type Gateway struct {
 	// port for dev (the banner and the ready file name it); "off" means
 	// none.
 	AdminListen string `yaml:"admin_listen,omitempty"`
+	// Lambda says where the functions of routes are invoked.
+	Lambda LambdaEndpoint `yaml:"lambda,omitempty"`
 	// PassHeaders are request headers every route passes to its target
 	// besides the standard ones (content negotiation, conditionals,
 	// caching, cookies, CORS, fetch metadata, WebSocket, tracing): names,
@@ -82,6 +84,16 @@ type Route struct {
 	// PassHeaders are request headers this route passes besides the
 	// standard ones and gateway.pass_headers.
 	PassHeaders []string `yaml:"pass_headers,omitempty"`
+}
+
+// LambdaEndpoint locates the Lambda Invoke API.
+type LambdaEndpoint struct {
+	// Endpoint overrides the Lambda URL; "" means AWS's regional endpoint
+	// (in creds.sts.region). A local Lambda host (that of `gatehouse dev`)
+	// is one; it checks the calls' signatures against its own STS.
+	Endpoint string `yaml:"endpoint,omitempty"`
+	// CAFile adds CA certificates (PEM) to trust at Endpoint.
+	CAFile string `yaml:"ca_file,omitempty"`
 }
 
 // DefaultAdminListen is the admin listener of `gatehouse serve` when
@@ -148,6 +160,11 @@ func (v *validator) gateway(f *File) {
 		}
 	}
 	v.passHeaders("gateway.pass_headers", g.PassHeaders)
+	if g.Lambda.Endpoint != "" {
+		if u, err := url.Parse(g.Lambda.Endpoint); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			v.add("gateway.lambda.endpoint", "%s: want an https URL (http only on a loopback address)", short(g.Lambda.Endpoint))
+		}
+	}
 	seen := map[string]string{}
 	for i, rt := range g.Routes {
 		p := indexPath("gateway.routes", i)

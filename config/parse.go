@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // MaxFileSize is the largest configuration file accepted, in bytes.
@@ -50,9 +52,69 @@ func Parse(name string, data []byte) (*File, error) { return ParseFor(name, data
 // ParseFor is Parse with the checks of where the file runs (CheckFor); ""
 // means none. All problems, Validate's and these, are reported at once.
 func ParseFor(name string, data []byte, w Where) (*File, error) {
+	f, _, err := parseFor(name, data, w)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Source is where a parsed file writes each field, to name the file and
+// line of a problem found later, when the file is used (a key file that
+// cannot be read, a Cedar file that does not compile).
+type Source struct {
+	name     string
+	pos      map[string]token.Position
+	problems []string // fields the file's own problems name
+}
+
+// Clean reports whether the file had no problem at field or anywhere
+// under it, so a later check of field would not repeat or compound one.
+func (s *Source) Clean(field string) bool {
+	for _, p := range s.problems {
+		if p == field || strings.HasPrefix(p, field+".") || strings.HasPrefix(p, field+"[") || p == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Problem returns the problem of field with its file and line (or those of
+// the closest enclosing field the file writes).
+func (s *Source) Problem(field, format string, args ...any) *Problem {
+	p := &Problem{File: s.name, Field: field, Msg: fmt.Sprintf(format, args...)}
+	for f := field; ; f = parentField(f) {
+		if pos, ok := s.pos[f]; ok {
+			p.Line, p.Column = pos.Line, pos.Column
+			return p
+		}
+		if f == "" {
+			return p
+		}
+	}
+}
+
+// LoadSource is LoadFor, with the file's Source. A file that decodes but
+// has problems comes back with them, so a caller can check the rest of it
+// (the files it names) and report everything at once; such a File is never
+// to be run.
+func LoadSource(path string, w Where) (*File, *Source, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	return parseFor(path, data, w)
+}
+
+func parseFor(name string, data []byte, w Where) (*File, *Source, error) {
 	f, d := decode(name, data)
 	if f == nil {
-		return nil, joinProblems(d.problems)
+		return nil, nil, joinProblems(d.problems)
 	}
 	f.ApplyDefaults()
 	undecoded := map[string]bool{} // fields with a decoding problem
@@ -70,10 +132,11 @@ func ParseFor(name string, data []byte, w Where) (*File, error) {
 		d.locate(p)
 		problems = append(problems, p)
 	}
-	if len(problems) > 0 {
-		return nil, joinProblems(problems)
+	src := &Source{name: name, pos: d.pos}
+	for _, p := range problems {
+		src.problems = append(src.problems, p.Field)
 	}
-	return f, nil
+	return f, src, joinProblems(problems)
 }
 
 // decode turns data into a File, with the decoder's problems. The File is

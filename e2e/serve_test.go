@@ -47,41 +47,8 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(gatehouseBin, "serve", "--config", path)
-	cmd.Env = append(os.Environ(), "AWS_CA_BUNDLE="+d.ready.CAFile, "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	base := "http://" + gwAddr
+	base := startServe(t, path, "AWS_CA_BUNDLE="+d.ready.CAFile, "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
 	c := &http.Client{Timeout: 30 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := c.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve not answering:\n%s", stderr.String())
-		}
-	}
 
 	if r := call(t, c, "GET", base+"/whoami", "", ""); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), "resource_metadata=") {
 		t.Errorf("no token: %d %v", r.status, r.header)
@@ -110,5 +77,192 @@ func TestServe(t *testing.T) {
 	// Four requests to routes and one refused for its path: five events.
 	if err := verify.Run(); err != nil || !strings.Contains(out.String(), "ok: 5 events") {
 		t.Errorf("audit verify on serve's trail: %v\n%s", err, out.String())
+	}
+}
+
+// startServe runs `gatehouse serve --config path` (with env added to this
+// process's) until the test ends, and returns its base URL once it answers.
+func startServe(t *testing.T, path string, env ...string) string {
+	t.Helper()
+	f, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ""
+	for _, line := range strings.Split(string(f), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "listen: "); ok && listen == "" && strings.HasPrefix(line, "  listen") {
+			listen = strings.Fields(v)[0]
+		}
+	}
+	if listen == "" {
+		t.Fatalf("no gateway.listen in %s", path)
+	}
+	cmd := exec.Command(gatehouseBin, "serve", "--config", path)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	base := "http://" + listen
+	c := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := c.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return base
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not answering:\n%s", stderr.String())
+		}
+	}
+}
+
+// TestServeLocal: serve, the production entry point, against a running
+// `gatehouse dev` (its IdP, STS, Lambda host and upstream), configured two
+// ways: by `gatehouse init --dev` (no edits, no hand-made keys) and by
+// examples/serve-local.yaml. Alice gets 200 from a function route, which
+// takes the whole pipeline including AWS credentials from the local STS,
+// and from an upstream route, whose upstream accepts serve's assertion.
+func TestServeLocal(t *testing.T) {
+	home := t.TempDir()
+	state := filepath.Join(home, ".local", "state", "gatehouse")
+	d := startDev(t, state, "127.0.0.1:0")
+	alice := token(t, state, "--user", "alice")
+	c := &http.Client{Timeout: 30 * time.Second}
+	served := func(t *testing.T, base, path string) {
+		t.Helper()
+		r := call(t, c, "GET", base+"/whoami", alice, "")
+		if r.status != 200 || !strings.Contains(r.body, `"function":"whoami"`) {
+			t.Errorf("alice GET /whoami through serve: %d %s", r.status, r.body)
+		}
+		r = call(t, c, "GET", base+"/api/x", alice, "")
+		// The dev upstream trusts dev's issuer, whose keys serve signs with.
+		if r.status != 200 || !strings.Contains(r.body, `"authorization": "absent"`) || !strings.Contains(r.body, `"issuer": "`+d.ready.Gateway+`"`) || strings.Contains(r.body, `"error"`) {
+			t.Errorf("alice GET /api/x through serve: %d %s", r.status, r.body)
+		}
+		if r := call(t, c, "GET", base+"/whoami", token(t, state, "--user", "dave"), ""); r.status != 403 {
+			t.Errorf("dave GET /whoami through serve: %d %s", r.status, r.body)
+		}
+		if out, errOut, code := run(t, "", "audit", "verify", "--config", path); code != 0 || !strings.Contains(out, "ok: 3 events") {
+			t.Errorf("audit verify on serve's trail: exit %d\n%s%s", code, out, errOut)
+		}
+	}
+
+	t.Run("init", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "gatehouse")
+		addr := freePort(t)
+		out, errOut, code := run(t, "", "init", "--dev", "--state-dir", state, "--dir", dir, "--listen", addr)
+		if code != 0 {
+			t.Fatalf("init --dev: exit %d\n%s%s", code, out, errOut)
+		}
+		path := filepath.Join(dir, "gatehouse.yaml")
+		for _, key := range []string{"gatehouse.yaml", "keys/audit-key", "keys/audit-signing.pem"} {
+			if st, err := os.Stat(filepath.Join(dir, key)); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v %v; want a file readable by its owner alone", key, st.Mode(), err)
+			}
+		}
+		if out, errOut, code := run(t, "", "serve", "--check", "--config", path); code != 0 || !strings.Contains(out, "ok: ") {
+			t.Fatalf("serve --check: exit %d\n%s%s", code, out, errOut)
+		}
+		served(t, startServe(t, path), path)
+	})
+
+	t.Run("example", func(t *testing.T) {
+		b, err := os.ReadFile("../examples/serve-local.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The example names dev's default ports; this dev runs on free ones.
+		addr := freePort(t)
+		text := strings.NewReplacer(
+			"https://127.0.0.1:9443", d.ready.IDP,
+			"https://127.0.0.1:9480", d.ready.Gateway,
+			"https://127.0.0.1:9444", d.ready.STS,
+			"https://127.0.0.1:9445", d.ready.Lambda,
+			"http://127.0.0.1:9446", d.ready.Upstream,
+			"127.0.0.1:8480", addr,
+		).Replace(string(b))
+		path := filepath.Join(t.TempDir(), "serve-local.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("HOME", home)
+		t.Setenv("XDG_STATE_HOME", "")
+		if out, errOut, code := run(t, "", "serve", "--check", "--config", path); code != 0 {
+			t.Fatalf("serve --check: exit %d\n%s%s", code, out, errOut)
+		}
+		served(t, startServe(t, path), path)
+	})
+}
+
+// TestServeCheckListsEveryProblem: a configuration made from `dev
+// --print-config` with what a first try at serve gets wrong, in the file
+// and in the files it names, gets every problem in one run of `serve
+// --check`, each with the file and line; `serve` refuses to start with
+// the same list.
+func TestServeCheckListsEveryProblem(t *testing.T) {
+	cfg, _, _ := run(t, "", "dev", "--print-config")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "audit-key"), bytes.Repeat([]byte{7}, 32), 0o644) // readable by all
+	os.WriteFile(filepath.Join(dir, "bad.cedar"), []byte("permit (principal, action, resource) when { principal.nosuch ==};\n"), 0o600)
+	cfg = strings.NewReplacer(
+		"authz:\n", "authz:\n  policy_files: [bad.cedar]\n",
+		"creds:\n  mode: broker\n", "creds:\n  mode: broker\n  issuer:\n    url: http://gatehouse.example\n    key_dir: keys/issuer\n",
+		"gateway:\n", "gateway:\n  listen: 0.0.0.0:8080\n  lambda:\n    endpoint: https://lambda.example\n    ca_file: missing-ca.pem\n",
+		"audit:\n  sink: sqlite\n", "audit:\n  sink: sqlite\n  key_file: audit-key\n  signing_key_file: missing-signing.pem\n",
+	).Replace(cfg)
+	path := filepath.Join(dir, "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"authn.issuers[0].entra.authority: \"dev\"",
+		"creds.issuer.url: \"http://gatehouse.example\"",
+		"creds.sts.endpoint: \"dev\"",
+		"gateway.listen: \"0.0.0.0:8080\"",
+		"gateway.lambda.ca_file: ",
+		"upstream.url: \"dev\"",
+		"audit.path: is required",
+		"audit.key_file: ",
+		"audit.signing_key_file: ",
+		"bad.cedar:1:",
+	}
+	for _, args := range [][]string{{"serve", "--check", "--config", path}, {"serve", "--config", path}} {
+		out, errOut, code := run(t, "", args...)
+		if code == 0 || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want a refusal", args, code, out)
+		}
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		for _, w := range want {
+			found := false
+			for _, l := range lines {
+				if strings.Contains(l, w) && (strings.HasPrefix(l, path+":") || strings.Contains(l, "bad.cedar:")) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%v: no line with %q, its file and line:\n%s", args, w, errOut)
+			}
+		}
+		if len(lines) != len(want) {
+			t.Errorf("%v: %d problems, want %d (each once):\n%s", args, len(lines), len(want), errOut)
+		}
 	}
 }
