@@ -10,8 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"gatehouse/audit"
-	"gatehouse/audit/sqlite"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/sqlite"
 )
 
 func ExamplePseudonymizer() {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 )
 
 // memSink is an in-memory Sink for the Recorder's unit tests. Why a double

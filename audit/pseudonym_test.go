@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 )
 
 func TestPseudonymizer(t *testing.T) {

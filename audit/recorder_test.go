@@ -17,9 +17,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/audit/audittest"
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 func TestMemSinkConformance(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -33,7 +33,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	jwxjwt "github.com/lestrrat-go/jwx/v3/jwt"
 
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // The real Entra v2.0 issuer shape, so that the token has the size of a

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // FuzzVerify feeds arbitrary tokens to a live verifier (run as a seed test;

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // TestKeyFetchesBoundedPerInterval floods a verifier with tokens whose kid

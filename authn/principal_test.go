@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 func TestEntraPrincipalShapes(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // snapshotOf takes a snapshot of ks's issuer at the clock's time.

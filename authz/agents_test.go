@@ -3,7 +3,7 @@ package authz
 import (
 	"testing"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // actFor is a user's principal in a token an agent obtained through RFC

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // benchGUID returns a distinct GUID for (kind, i).

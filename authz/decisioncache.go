@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // decisionCacheSize bounds the decisions kept per policy; past it the cache

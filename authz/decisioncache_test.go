@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 func cacheTestConfig() Config {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"log"
 
-	"gatehouse/authn"
-	"gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
 )
 
 func Example() {

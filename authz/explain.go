@@ -8,7 +8,7 @@ import (
 
 	cedar "github.com/cedar-policy/cedar-go"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // This file turns Cedar's answer (its decision and the ids of the policies

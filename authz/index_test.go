@@ -11,7 +11,7 @@ import (
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // decideUnindexed is the reference Decide: Cedar evaluates every policy of

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cedar-policy/cedar-go/types"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // This file turns a request into Cedar data: the principal and resource

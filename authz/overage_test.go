@@ -3,7 +3,7 @@ package authz
 import (
 	"testing"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // overflowed is a user whose token left out the groups (Entra group

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // Identities of the development IdP (config/dev.yaml), so that the sample

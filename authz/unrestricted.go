@@ -12,7 +12,7 @@ import (
 	"github.com/cedar-policy/cedar-go/types"
 	expast "github.com/cedar-policy/cedar-go/x/exp/ast"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // This file refuses a raw Cedar permit that would let anyone in: one whose

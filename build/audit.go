@@ -17,12 +17,12 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/audit/jsonl"
-	"gatehouse/audit/postgres"
-	"gatehouse/audit/sqlite"
-	"gatehouse/config"
-	"gatehouse/internal/privatefile"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/jsonl"
+	"github.com/gatehouse-dev/gatehouse/audit/postgres"
+	"github.com/gatehouse-dev/gatehouse/audit/sqlite"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
 
 // AuditFiles are the audit section's files: as configured (relative to

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 // Options are what the file cannot say.

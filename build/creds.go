@@ -13,10 +13,10 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/internal/privatefile"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 // Issuer opens gatehouse's own issuer at url (creds.issuer.url, or in dev

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/authz"
-	"gatehouse/config"
-	"gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
 )
 
 // Route is a configured route as policy sees it, whichever front door

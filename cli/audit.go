@@ -15,10 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/audit"
-	"gatehouse/audit/jsonl"
-	"gatehouse/build"
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/jsonl"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 func newAuditCmd(e *env) *cobra.Command {

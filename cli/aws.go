@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/build"
-	"gatehouse/config"
-	"gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
 )
 
 func newAWSCmd(e *env) *cobra.Command {

@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/examples/functions/echo/echo"
-	"gatehouse/examples/functions/protected/protected"
-	"gatehouse/examples/functions/whoami/whoami"
+	"github.com/gatehouse-dev/gatehouse/examples/functions/echo/echo"
+	"github.com/gatehouse-dev/gatehouse/examples/functions/protected/protected"
+	"github.com/gatehouse-dev/gatehouse/examples/functions/whoami/whoami"
 )
 
 // builtinFunctions are the example functions the binary carries, so that

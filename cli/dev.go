@@ -18,16 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
-	"gatehouse/authn"
-	"gatehouse/build"
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/devkit/devca"
-	"gatehouse/devkit/idp"
-	"gatehouse/devkit/runtime"
-	devsts "gatehouse/devkit/sts"
-	"gatehouse/devkit/upstream"
-	"gatehouse/gateway"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/devkit/devca"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
+	devsts "github.com/gatehouse-dev/gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/devkit/upstream"
+	"github.com/gatehouse-dev/gatehouse/gateway"
 )
 
 type devOptions struct {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 func TestExamplePath(t *testing.T) {

@@ -10,11 +10,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"gatehouse/authn"
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/devkit/idp"
-	"gatehouse/devkit/runtime"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
 )
 
 // The development doubles of `gatehouse dev` take configurations of their

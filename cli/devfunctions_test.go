@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/config"
-	"gatehouse/devkit/runtime"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
 )
 
 // TestDevFunctions: the embedded configuration's built-in examples run

@@ -12,13 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/build"
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/devkit/devca"
-	"gatehouse/devkit/idp"
-	devsts "gatehouse/devkit/sts"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/devkit/devca"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	devsts "github.com/gatehouse-dev/gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 // devStack runs the servers of `gatehouse dev` and shuts them down together.

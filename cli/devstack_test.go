@@ -9,10 +9,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/devkit/idp"
-	devsts "gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	devsts "github.com/gatehouse-dev/gatehouse/devkit/sts"
 )
 
 const (

@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/build"
-	"gatehouse/config"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 type initOptions struct {

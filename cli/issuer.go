@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/build"
 )
 
 func newIssuerCmd(e *env) *cobra.Command {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/authn"
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 func newJWKSCmd(e *env) *cobra.Command {

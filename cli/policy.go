@@ -13,10 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/build"
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 func newPolicyCmd(e *env) *cobra.Command {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/authz/policytest"
+	"github.com/gatehouse-dev/gatehouse/authz/policytest"
 )
 
 func newPolicyTestCmd(e *env) *cobra.Command {

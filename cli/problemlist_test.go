@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/authz"
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 // texts is the Error() of each problem.

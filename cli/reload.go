@@ -8,9 +8,9 @@ import (
 	"syscall"
 	"time"
 
-	"gatehouse/authz"
-	"gatehouse/build"
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 // reloader re-reads the configuration file when it or one of its Cedar files

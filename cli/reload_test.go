@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"gatehouse/build"
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 const reloadYAML = `

@@ -13,10 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/build"
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
 func newServeCmd(e *env) *cobra.Command {

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 type tokenOptions struct {

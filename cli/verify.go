@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gatehouse/authn"
-	"gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/build"
 )
 
 func newVerifyCmd(e *env) *cobra.Command {

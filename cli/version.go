@@ -8,7 +8,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X gatehouse/cli.version=v1.2.3";
+// version is set at build time with
+// -ldflags "-X github.com/gatehouse-dev/gatehouse/cli.version=v1.2.3";
 // otherwise the module version or VCS revision from the build info is shown.
 var version = ""
 

@@ -10,15 +10,15 @@ import (
 	"sync"
 	"time"
 
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/build"
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/gateway"
-	"gatehouse/invoke"
-	"gatehouse/mint"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/gateway"
+	"github.com/gatehouse-dev/gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // optionsFor are the build options of the configuration file at path: its

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"gatehouse/config"
-	"gatehouse/devkit/devca"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/devkit/devca"
 )
 
 // TestDevAuthorityFor: the "dev" authority resolves through the endpoints

@@ -3,7 +3,7 @@ package config
 import (
 	"time"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 )
 
 // Audit is the `audit:` section: where every request's event goes.

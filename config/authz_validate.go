@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/authz"
 )
 
 // Runtime returns the section as the authz package's Config, with files as

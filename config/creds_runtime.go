@@ -1,6 +1,6 @@
 package config
 
-import "gatehouse/creds"
+import "github.com/gatehouse-dev/gatehouse/creds"
 
 // CredsRoles returns the logical roles of authz.roles as the creds
 // package's roles: each with its IAM role (aws_role), the creds section's

@@ -3,7 +3,7 @@ package config_test
 import (
 	"fmt"
 
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 func ExampleParse() {

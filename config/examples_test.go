@@ -3,7 +3,7 @@ package config_test
 import (
 	"testing"
 
-	"gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 // TestServeExample keeps examples/gatehouse.yaml, the documented `serve`

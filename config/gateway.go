@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/internal/wildcard"
-	"gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/internal/wildcard"
+	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
 // Gateway is the `gateway:` section: what the HTTP gateway serves.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // TestParseRefusesMinRefreshIntervalBelowFloor: a min_refresh_interval

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // DevAuthority is what the Entra authority AuthorityDev resolves to: the

@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // check is one rule: when bad, the field has the problem msg. Each part of

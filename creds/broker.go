@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"golang.org/x/sync/singleflight"
 
-	"gatehouse/authn"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 // Mode is how a role's credentials are obtained.

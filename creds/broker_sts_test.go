@@ -24,11 +24,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/oauth2"
 
-	"gatehouse/authn"
-	"gatehouse/devkit/idp"
-	localsts "gatehouse/devkit/sts"
-	"gatehouse/internal/testkit"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	localsts "github.com/gatehouse-dev/gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 // These tests run the Broker against the local STS (devkit/sts) through the

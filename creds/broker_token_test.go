@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/authn"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 // These tests read the web-identity token broker mode has minted for a

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // entry is one cached session. Everything but retryAt is fixed once the

@@ -3,7 +3,7 @@ package creds_test
 import (
 	"fmt"
 
-	"gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/creds"
 )
 
 func ExampleInvokePolicy() {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"gatehouse/authn"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 // Session is a set of temporary AWS credentials for one role, with what STS

@@ -31,7 +31,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	gatehouseBin = filepath.Join(dir, "gatehouse")
-	build := exec.Command("go", "build", "-o", gatehouseBin, "gatehouse/cmd/gatehouse")
+	// Built as the Dockerfile builds it: static, without cgo.
+	build := exec.Command("go", "build", "-trimpath", "-o", gatehouseBin, "github.com/gatehouse-dev/gatehouse/cmd/gatehouse")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building gatehouse:", err)

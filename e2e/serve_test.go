@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"debug/elf"
 	"encoding/pem"
 	"net/http"
 	"os"
@@ -264,5 +265,30 @@ func TestServeCheckListsEveryProblem(t *testing.T) {
 		if len(lines) != len(want) {
 			t.Errorf("%v: %d problems, want %d (each once):\n%s", args, len(lines), len(want), errOut)
 		}
+	}
+}
+
+// TestStaticBinary: the binary, built as the Dockerfile builds it, needs
+// no dynamic loader or shared library (the image has none), and runs with
+// an empty environment (no HOME, no PATH).
+func TestStaticBinary(t *testing.T) {
+	f, err := elf.Open(gatehouseBin)
+	if err != nil {
+		t.Skipf("not an ELF binary on this system: %v", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("the binary asks for a dynamic loader")
+		}
+	}
+	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+		t.Errorf("the binary needs shared libraries %v (%v)", libs, err)
+	}
+	cmd := exec.Command(gatehouseBin, "version")
+	cmd.Env = []string{}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "gatehouse ") {
+		t.Errorf("version with an empty environment: %v\n%s", err, out)
 	}
 }

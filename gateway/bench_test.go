@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/audit/sqlite"
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/internal/testkit"
-	"gatehouse/invoke"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/sqlite"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 // The benchmarks run the gateway with its real steps (verifier with its

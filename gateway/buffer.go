@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"net/http"
 
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // bufferedWriter holds a target's response until the audit event is

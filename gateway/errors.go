@@ -3,7 +3,7 @@ package gateway
 import (
 	"net/http"
 
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // writeRefusal writes what the pipeline decided the caller gets instead of

@@ -17,10 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/authz"
-	"gatehouse/invoke"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // Route maps requests to a target and says what they ask of policy.

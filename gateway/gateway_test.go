@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/creds"
-	"gatehouse/internal/testkit"
-	"gatehouse/invoke"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // The steps' real implementations are tested against real servers in their

@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"gatehouse/authn"
-	"gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/creds"
 )
 
 // Metrics are the gateway's Prometheus metrics, served at /metrics. Labels

@@ -4,11 +4,11 @@ import (
 	"context"
 	"net/http"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
-	"gatehouse/creds"
-	"gatehouse/invoke"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // routeHandler is the pipeline's HTTP adapter for one route: the request

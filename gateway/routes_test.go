@@ -11,13 +11,13 @@ import (
 	"sync"
 	"testing"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/creds"
-	"gatehouse/internal/testkit"
-	"gatehouse/invoke"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // Fakes as in gateway_test.go: the real upstream proxy is tested in invoke

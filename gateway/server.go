@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // Timeouts and limits of the gateway's public listener.

@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/authz"
-	"gatehouse/internal/testkit"
-	"gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
 // eventLog is a Recorder that tests can wait on: events arrive from

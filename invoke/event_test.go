@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 const testToken = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdWItMSJ9.c2lnbmF0dXJl"

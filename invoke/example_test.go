@@ -6,7 +6,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
 // A function behind gatehouse reads the identity from the envelope, where

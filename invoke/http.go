@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // Asserter signs the identity assertion for one call (mint.Issuer.Assertion, wired by the caller).

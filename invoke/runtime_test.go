@@ -13,11 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"gatehouse/authn"
-	"gatehouse/devkit/runtime"
-	"gatehouse/devkit/sts"
-	"gatehouse/internal/testkit"
-	"gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
 // The Lambda target end to end against devkit/runtime, the local Lambda

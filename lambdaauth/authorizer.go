@@ -11,8 +11,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"gatehouse/authz"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // AuthorizerHandler is an API Gateway Lambda authorizer, as lambda.Start

@@ -8,9 +8,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"gatehouse/audit/jsonl"
-	"gatehouse/internal/testkit"
-	"gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/audit/jsonl"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/lambdaauth"
 )
 
 // BenchmarkWarmInvocation is the middleware's cost per warm invocation: the

@@ -5,10 +5,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/creds"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // Caller is who a wrapped handler runs for, and with what.

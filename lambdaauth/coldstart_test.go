@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"gatehouse/authn"
-	"gatehouse/devkit/runtime"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
 )
 
 // BenchmarkColdStart times the first invocation of a new execution

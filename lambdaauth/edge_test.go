@@ -13,12 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/creds"
-	"gatehouse/internal/testkit"
-	"gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/lambdaauth"
 )
 
 // Events that API Gateway would never send, and some it would: nothing may

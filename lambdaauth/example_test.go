@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"gatehouse/lambdaauth"
-	"gatehouse/lambdaconfig"
+	"github.com/gatehouse-dev/gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/lambdaconfig"
 )
 
 // A function behind an API Gateway HTTP API: the Guard is built once, at

@@ -11,12 +11,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"gatehouse/audit"
-	"gatehouse/audit/jsonl"
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/internal/testkit"
-	"gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/jsonl"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/lambdaauth"
 )
 
 // The in-process tests use testkit's OpenID issuer (discovery and JWKS,

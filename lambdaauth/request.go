@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"gatehouse/authn"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // request is what the pipeline reads of an event, whatever its type.

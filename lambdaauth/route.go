@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/authz"
 )
 
 // Route is one route of an API that an Authorizer protects: a method and an

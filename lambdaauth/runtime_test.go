@@ -23,13 +23,13 @@ import (
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/oauth2"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
-	"gatehouse/creds"
-	"gatehouse/devkit/idp"
-	"gatehouse/devkit/runtime"
-	"gatehouse/devkit/sts"
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // The runtime tests run the real executables, examples/functions/protected

@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"gatehouse/invoke"
-	"gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
 // Handler types the wrappers take and return; each is what lambda.Start

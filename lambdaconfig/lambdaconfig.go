@@ -12,11 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"gatehouse/audit"
-	buildpkg "gatehouse/build"
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	buildpkg "github.com/gatehouse-dev/gatehouse/build"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/lambdaauth"
 )
 
 // Options are what the file cannot say. Zero values mean the documented

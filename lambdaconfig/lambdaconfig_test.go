@@ -14,14 +14,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/audit"
-	"gatehouse/audit/jsonl"
-	"gatehouse/authz"
-	"gatehouse/config"
-	"gatehouse/creds"
-	"gatehouse/internal/testkit"
-	"gatehouse/lambdaauth"
-	"gatehouse/lambdaconfig"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/jsonl"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/lambdaconfig"
 )
 
 // fileFor is a function's configuration file on issuer iss, with its key

@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 const testUpstream = "https://reports.internal.example"

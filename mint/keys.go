@@ -19,7 +19,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"gatehouse/internal/privatefile"
+	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
 
 // KeyFileName is the file in Config.KeyDir that holds the issuer's

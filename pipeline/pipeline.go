@@ -10,10 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/creds"
 )
 
 // The steps as the pipeline uses them; authn.Verifier, authz.Engine,

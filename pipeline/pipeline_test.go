@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/creds"
-	"gatehouse/internal/testkit"
-	"gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
 // The steps are faked here so that every failure of every step can be

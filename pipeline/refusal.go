@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"strconv"
 
-	"gatehouse/audit"
-	"gatehouse/authn"
-	"gatehouse/authz"
-	"gatehouse/creds"
-	"gatehouse/invoke"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
 // Refusal is what a caller gets instead of the target's answer. Every

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 )
 
 // stored re-encodes e the way row was stored: canonical data with the hash

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"syscall"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 )
 
 // checkpointLine is how a checkpoint line starts.

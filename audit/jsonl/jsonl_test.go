@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/audit/audittest"
-	"gatehouse/audit/jsonl"
-	"gatehouse/audit/sqlite"
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/audit/jsonl"
+	"github.com/gatehouse-dev/gatehouse/audit/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // TestConformanceStream: the writer as a gateway uses it (stdout): append

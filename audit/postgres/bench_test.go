@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
 )
 
 // countingSink counts transactions, to report events per transaction.

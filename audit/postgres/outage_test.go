@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/audit/audittest"
-	"gatehouse/audit/postgres"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/audit/postgres"
 )
 
 // proxy forwards TCP to the database and can cut it: while down it closes

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"

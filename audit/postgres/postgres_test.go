@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"gatehouse/audit"
-	"gatehouse/audit/audittest"
-	"gatehouse/audit/postgres"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/audit/postgres"
 
 	"github.com/jackc/pgx/v5"
 )

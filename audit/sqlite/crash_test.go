@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 )
 
 // The helper process reads these.

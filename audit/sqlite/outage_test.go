@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"gatehouse/audit"
-	"gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
 )
 
 // TestFailClosedWhenDatabaseGone: once the database is unusable, Sync

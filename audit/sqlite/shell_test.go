@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"gatehouse/audit"
-	"gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
 )
 
 // TestSQLite3ShellEdit: what an operator with the sqlite3 shell can do. The

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )

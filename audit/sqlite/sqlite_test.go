@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"gatehouse/audit"
-	"gatehouse/audit/audittest"
-	"gatehouse/audit/sqlite"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/audit/audittest"
+	"github.com/gatehouse-dev/gatehouse/audit/sqlite"
 )
 
 // tamperSink is the sink plus raw SQL access to its file, as someone with

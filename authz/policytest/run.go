@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/authz"
 )
 
 // Result is the outcome of one case.

@@ -3,7 +3,7 @@ package policytest
 import (
 	"fmt"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // Suite is a policy test file.

@@ -20,8 +20,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"gatehouse/lambdaauth"
-	"gatehouse/lambdaconfig"
+	"github.com/gatehouse-dev/gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/lambdaconfig"
 )
 
 func main() {

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"gatehouse/devkit/devca"
-	"gatehouse/devkit/idp"
+	"github.com/gatehouse-dev/gatehouse/devkit/devca"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
 )
 
 // Example serves the IdP over HTTPS with a certificate from the local CA, as

@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"gatehouse/internal/privatefile"
+	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
 
 // KeyFileName is the file in Config.KeyDir that holds the signing keys.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"gatehouse/devkit/runtime"
-	"gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
 )
 
 // Example wires the host as `gatehouse dev` does: the local STS checks the

@@ -19,7 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	gatehouseinvoke "gatehouse/invoke"
+	gatehouseinvoke "github.com/gatehouse-dev/gatehouse/invoke"
 )
 
 // FunctionURLPrefix is where Handler serves function URLs: a request for

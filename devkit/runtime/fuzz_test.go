@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
 )
 
 // acceptAll authenticates every request as a session that may invoke

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
 )
 
 // Handler serves the Lambda Invoke REST API:

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
 )
 
 // echoEvent is an API Gateway HTTP API event carrying body.

@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"gatehouse/devkit/sts"
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // bin holds the function executables TestMain builds.

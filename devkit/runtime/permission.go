@@ -8,8 +8,8 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
-	"gatehouse/devkit/sts"
-	"gatehouse/internal/wildcard"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/internal/wildcard"
 )
 
 const invokeAction = "lambda:invokefunction" // IAM compares actions case-insensitively

@@ -3,7 +3,7 @@ package runtime
 import (
 	"testing"
 
-	"gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
 )
 
 // TestPermitted: the role's Invoke list, the session policy, and which

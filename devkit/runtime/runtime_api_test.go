@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // pidOf invokes testfn's "context" action and returns the instance's pid.

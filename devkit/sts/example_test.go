@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"gatehouse/devkit/sts"
+	"github.com/gatehouse-dev/gatehouse/devkit/sts"
 )
 
 // Example configures the local STS with one trusted issuer and a role that

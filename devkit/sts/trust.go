@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
-	"gatehouse/internal/wildcard"
+	"github.com/gatehouse-dev/gatehouse/internal/wildcard"
 )
 
 // This file is the IAM trust-policy engine: it parses a role's trust policy

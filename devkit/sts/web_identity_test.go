@@ -20,8 +20,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"gatehouse/devkit/idp"
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // tokenFunc is a stscreds.IdentityTokenRetriever.

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/authn"
 )
 
 // AssertionHeader carries gatehouse's signed statement of the caller's

@@ -15,9 +15,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"gatehouse/authn"
-	"gatehouse/devkit/upstream"
-	"gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/authn"
+	"github.com/gatehouse-dev/gatehouse/devkit/upstream"
+	"github.com/gatehouse-dev/gatehouse/mint"
 )
 
 const (

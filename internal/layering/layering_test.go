@@ -87,6 +87,18 @@ var testOnly = map[string]string{
 // without this list being updated.
 var mustExist = []string{"gatehouse/authn", "gatehouse/authz", "gatehouse/authz/policytest", "gatehouse/creds", "gatehouse/mint", "gatehouse/devkit/sts", "gatehouse/audit", "gatehouse/config", "gatehouse/cli", "gatehouse/devkit/idp", "gatehouse/devkit/devca", "gatehouse/cmd/gatehouse", "gatehouse/lambdaauth", "gatehouse/lambdaconfig", "gatehouse/pipeline", "gatehouse/build", "gatehouse/gateway"}
 
+// module is the module path; the rules name packages by their path in the
+// module, after "gatehouse/".
+const module = "github.com/gatehouse-dev/gatehouse"
+
+// short is an import path with the module path shortened to "gatehouse".
+func short(path string) string {
+	if rest, ok := strings.CutPrefix(path, module); ok && (rest == "" || rest[0] == '/') {
+		return "gatehouse" + rest
+	}
+	return path
+}
+
 type pkg struct {
 	ImportPath string
 	Doc        string
@@ -96,7 +108,7 @@ type pkg struct {
 
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-json", "gatehouse/...")
+	cmd := exec.Command("go", "list", "-json", module+"/...")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +124,10 @@ func listPackages(t *testing.T) []pkg {
 			break
 		} else if err != nil {
 			t.Fatal(err)
+		}
+		p.ImportPath = short(p.ImportPath)
+		for i, d := range p.Deps {
+			p.Deps[i] = short(d)
 		}
 		pkgs = append(pkgs, p)
 	}

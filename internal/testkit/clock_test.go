@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 func TestClock(t *testing.T) {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/audit"
-	"gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 func TestDiffEvent(t *testing.T) {

@@ -9,6 +9,6 @@
 // runtime (GOOS=linux, the executable named bootstrap).
 package main
 
-import "gatehouse/examples/functions/echo/echo"
+import "github.com/gatehouse-dev/gatehouse/examples/functions/echo/echo"
 
 func main() { echo.Main() }

@@ -16,6 +16,6 @@
 // docs/deploy-lambda.md shows.
 package main
 
-import "gatehouse/examples/functions/protected/protected"
+import "github.com/gatehouse-dev/gatehouse/examples/functions/protected/protected"
 
 func main() { protected.Main() }

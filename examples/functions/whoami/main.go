@@ -14,6 +14,6 @@
 // (GOOS=linux, the executable named bootstrap).
 package main
 
-import "gatehouse/examples/functions/whoami/whoami"
+import "github.com/gatehouse-dev/gatehouse/examples/functions/whoami/whoami"
 
 func main() { whoami.Main() }

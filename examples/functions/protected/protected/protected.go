@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
-	"gatehouse/lambdaauth"
-	"gatehouse/lambdaconfig"
+	"github.com/gatehouse-dev/gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/lambdaconfig"
 )
 
 //go:embed gatehouse.yaml
