@@ -157,7 +157,7 @@ func decode(name string, data []byte) (*File, *decoder) {
 	if err != nil {
 		var se *yaml.SyntaxError
 		if errors.As(err, &se) {
-			d.add(se.Token, "", "invalid YAML: %s", se.Message)
+			d.syntaxProblem(tokens, se.Token, se.Message)
 		} else {
 			d.add(nil, "", "invalid YAML: %v", err)
 		}
