@@ -22,10 +22,12 @@ import (
 )
 
 func newAuditCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:   "audit",
 		Short: "Query, verify and export the audit trail",
-	}
+		Example: `  gatehouse audit query --user alice@contoso.example
+  gatehouse audit verify`,
+	})
 	cmd.AddCommand(newAuditQueryCmd(e), newAuditVerifyCmd(e), newAuditExportCmd(e))
 	return cmd
 }
@@ -81,8 +83,9 @@ storing who they are: the user (a development user's UPN or name, or an
 object id with --tenant) is turned into the same keyed pseudonym the gateway
 stored, with the pseudonym key.`,
 		Example: `  gatehouse audit query --user alice@contoso.example
-  gatehouse audit query --decision deny --since 1h --format json`,
-		Args: cobra.NoArgs,
+  gatehouse audit query --decision deny --since 1h --format json
+  gatehouse audit query --config gatehouse.yaml --route api --limit 20 --format csv`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runAuditQuery(cmd.Context(), e, o) },
 	}
 	o.src.flags(cmd)
@@ -96,7 +99,7 @@ stored, with the pseudonym key.`,
 	f.StringVar(&o.since, "since", "", "events at or after: RFC 3339 time or a duration ago (1h, 30m)")
 	f.StringVar(&o.until, "until", "", "events before: RFC 3339 time or a duration ago")
 	f.IntVar(&o.limit, "limit", 100, "at most this many events (0: all)")
-	f.StringVar(&o.format, "format", "table", "table, json or csv")
+	formatFlag(cmd, f, &o.format, "format", "table", "print the events as a table, JSON lines or CSV", "table", formatJSON, "csv")
 	return cmd
 }
 
@@ -205,7 +208,10 @@ func newAuditVerifyCmd(e *env) *cobra.Command {
 checkpoint's signature. An edited, deleted, inserted or reordered event makes
 it exit 1, naming the chain, sequence number and stored position of the first
 bad one.`,
-		Args: cobra.NoArgs,
+		Example: `  gatehouse audit verify
+  gatehouse audit verify --config gatehouse.yaml
+  gatehouse audit verify --file trail.jsonl`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sink, f, opts, err := src.open(cmd.Context())
 			if err != nil {
@@ -243,7 +249,9 @@ func newAuditExportCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write the whole trail (events and checkpoints) as JSON lines, verifiable with --file",
-		Args:  cobra.NoArgs,
+		Example: `  gatehouse audit export > trail.jsonl && gatehouse audit verify --file trail.jsonl
+  gatehouse audit export --config gatehouse.yaml > trail.jsonl`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sink, _, _, err := src.open(cmd.Context())
 			if err != nil {

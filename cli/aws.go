@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-dev/gatehouse/authn"
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/build"
 	"github.com/gatehouse-dev/gatehouse/config"
@@ -22,10 +20,12 @@ import (
 )
 
 func newAWSCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:   "aws",
 		Short: "AWS side of gatehouse: trust policies for the roles, and credentials for a token",
-	}
+		Example: `  gatehouse aws trust-policy --role reader
+  gatehouse aws credentials --token "$(gatehouse token --user alice)" --resource function:hello`,
+	})
 	cmd.AddCommand(newTrustPolicyCmd(e), newAWSCredentialsCmd(e))
 	return cmd
 }
@@ -79,7 +79,9 @@ logical role of authz.roles, for the mode creds gives it: broker (gatehouse's
 issuer, audience sts.amazonaws.com, subject pinned to the role), web_identity
 (the callers' Entra issuer and API audience) or assume_role (--principal, the
 ARN of gatehouse's own IAM role). See docs/aws-setup.md.`,
-		Args: cobra.NoArgs,
+		Example: `  gatehouse aws trust-policy --role reader
+  gatehouse aws trust-policy --config gatehouse.yaml --role operator > trust.json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := loadConfig(configPath)
 			if err != nil {
@@ -168,9 +170,10 @@ role, narrowed by a session policy to the one function. It prints them in
 the AWS CLI's credential_process format (or as env exports, or JSON with the
 session details). A denial exits 1 with the reason (403); an STS outage
 exits 3 (503).`,
-		Example: `  gatehouse aws credentials --token "$(gatehouse token --user alice)" --resource function:hello --caller-identity`,
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return runAWSCredentials(cmd.Context(), e, o) },
+		Example: `  gatehouse aws credentials --token "$(gatehouse token --user alice)" --resource function:hello --caller-identity
+  gatehouse token --user alice | gatehouse aws credentials --token - --resource function:hello --format env`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAWSCredentials(cmd.Context(), e, o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.configPath, "config", "", "configuration file (default: the embedded development configuration)")
@@ -179,7 +182,7 @@ exits 3 (503).`,
 	f.StringVar(&o.action, "action", authz.ActionInvoke, "the action: invoke, read or write")
 	f.StringVar(&o.resource, "resource", "", "function:NAME or route:ID (a bare NAME is a function)")
 	f.StringVar(&o.role, "role", "", "consider only this logical role")
-	f.StringVar(&o.format, "format", "process", "process (credential_process JSON), env (shell exports) or json (with session details)")
+	formatFlag(cmd, f, &o.format, "format", "process", "process (credential_process JSON), env (shell exports) or json (with session details)", "process", "env", formatJSON)
 	f.BoolVar(&o.callerIdentity, "caller-identity", false, "also call sts:GetCallerIdentity with the credentials and print who AWS says they are")
 	cmd.MarkFlagRequired("token")
 	cmd.MarkFlagRequired("resource")
@@ -191,33 +194,18 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 	if err != nil {
 		return err
 	}
-	raw := o.token
-	if raw == "-" {
-		b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
-		if err != nil {
-			return err
-		}
-		raw = string(b)
+	raw, err := readToken(e, o.token)
+	if err != nil {
+		return err
 	}
-	raw = strings.TrimSpace(raw)
 	res, err := authz.ParseResource(o.resource)
 	if err != nil {
 		return err
 	}
-	// 1 authn
-	dev, err := devAuthorityFor(f, o.stateDir)
+	// 1 authn: 401, or 503 (exit 3) when the issuer's keys cannot be fetched
+	p, err := verifyToken(ctx, e, f, o.configPath, o.stateDir, raw, true)
 	if err != nil {
 		return err
-	}
-	v, err := build.Verifier(f, optionsFor(o.configPath, dev, "", e.log))
-	if err != nil {
-		return err
-	}
-	p, err := v.Verify(ctx, raw)
-	if err != nil {
-		ae := authn.AsError(err)
-		fmt.Fprintf(e.stderr, "401 token rejected: %s check failed: %s\n", ae.Check, ae.Reason)
-		return exitError{code: 1}
 	}
 	// 2 authz
 	eng, err := build.Policy(f, optionsFor(o.configPath, nil, "", e.log))
@@ -259,7 +247,7 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 		if errors.As(err, &ce) {
 			fmt.Fprintf(e.stderr, "%d %s\n", ce.Status, ce.Reason)
 			if ce.Status == http.StatusServiceUnavailable {
-				return exitError{code: 3}
+				return exitError{code: exitUnavailable}
 			}
 			return exitError{code: 1}
 		}

@@ -31,7 +31,7 @@ func newBuiltinCmd() *cobra.Command {
 		Use:    "builtin NAME",
 		Short:  "Run a built-in example function under the Lambda Runtime API (the local Lambda host starts it)",
 		Hidden: true,
-		Args:   cobra.ExactArgs(1),
+		Args:   oneArg("NAME", ": a built-in function"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			run, ok := builtinFunctions[args[0]]
 			if !ok {

@@ -34,7 +34,7 @@ type devOptions struct {
 	configPath    string
 	stateDir      string
 	readyFile     string
-	listen        string
+	idpListen     string
 	stsListen     string
 	gatewayListen string
 	lambdaListen  string
@@ -62,20 +62,32 @@ func newDevCmd(e *env) *cobra.Command {
 It prints a banner with their URLs and sample identities, and keeps signing
 keys, the local CA and the audit trail in the state directory, so tokens stay
 valid across restarts. It reloads the policy, routes and issuers when the
---config file or its Cedar files change, or on SIGHUP. Stop it with Ctrl-C.`,
-		Args: cobra.NoArgs,
+--config file or its Cedar files change, or on SIGHUP. Stop it with Ctrl-C.
+
+Each service listens where the configuration says (dev.idp.listen, ...),
+or where its --<service>-listen flag says; port 0 picks a free port, and
+--ready-file tells which.`,
+		Example: `  gatehouse dev
+  gatehouse dev --config gatehouse.yaml
+  gatehouse dev --state-dir /tmp/gh --idp-listen 127.0.0.1:0 --sts-listen 127.0.0.1:0 --gateway-listen 127.0.0.1:0 \
+      --lambda-listen 127.0.0.1:0 --upstream-listen 127.0.0.1:0 --ready-file /tmp/gh/ready.json
+  gatehouse dev --print-config > gatehouse.yaml`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), e, o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.configPath, "config", "", "configuration file (default: the embedded development configuration)")
 	f.StringVar(&o.stateDir, "state-dir", "", "where keys and data live (default: $XDG_STATE_HOME/gatehouse or ~/.local/state/gatehouse)")
 	f.StringVar(&o.readyFile, "ready-file", "", "write a JSON object with the started URLs here once they answer")
-	f.StringVar(&o.listen, "listen", "", "override dev.idp.listen (host:port on loopback; port 0 picks a free port)")
-	f.StringVar(&o.stsListen, "sts-listen", "", "override dev.sts.listen")
-	f.StringVar(&o.gatewayListen, "gateway-listen", "", "override dev.gateway")
-	f.StringVar(&o.lambdaListen, "lambda-listen", "", "override dev.lambda.listen")
-	f.StringVar(&o.upListen, "upstream-listen", "", "override dev.upstream")
-	f.StringVar(&o.adminListen, "admin-listen", "", "override gateway.admin_listen (metrics and health; default a free loopback port)")
+	f.StringVar(&o.idpListen, "idp-listen", "", "override dev.idp.listen: the development IdP (host:port on loopback; port 0 picks a free port)")
+	f.StringVar(&o.idpListen, "listen", "", "same as --idp-listen")
+	f.MarkHidden("listen") // the flag's name before --idp-listen
+	f.StringVar(&o.stsListen, "sts-listen", "", "override dev.sts.listen: the local STS")
+	f.StringVar(&o.gatewayListen, "gateway-listen", "", "override dev.gateway: the development gateway")
+	f.StringVar(&o.lambdaListen, "lambda-listen", "", "override dev.lambda.listen: the local Lambda host")
+	f.StringVar(&o.upListen, "upstream-listen", "", "override dev.upstream: the development HTTP upstream")
+	f.StringVar(&o.adminListen, "admin-listen", "", "override gateway.admin_listen: metrics and health (default a free loopback port; off: none)")
+	cmd.MarkFlagsMutuallyExclusive("idp-listen", "listen")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 	cmd.AddCommand(newRotateKeysCmd(e))
 	return cmd
@@ -177,7 +189,7 @@ func (o devOptions) override(f *config.File) {
 			*dst = v
 		}
 	}
-	set(&f.Dev.IDP.Listen, o.listen)
+	set(&f.Dev.IDP.Listen, o.idpListen)
 	set(&f.Dev.STS.Listen, o.stsListen)
 	set(&f.Dev.Gateway, o.gatewayListen)
 	set(&f.Dev.Upstream, o.upListen)
@@ -391,7 +403,7 @@ func waitAnswering(ctx context.Context, c *http.Client, url string, serveErr <-c
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("development IdP does not answer at %s: %w", url, err)
+			return fmt.Errorf("no answer at %s: %w", url, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -578,7 +590,9 @@ func newRotateKeysCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate-keys",
 		Short: "Roll the development IdP's signing keys (the next key signs, the old one stays published until its tokens expire)",
-		Args:  cobra.NoArgs,
+		Example: `  gatehouse dev rotate-keys
+  gatehouse dev rotate-keys --state-dir /tmp/gh`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := loadConfig(configPath)
 			if err != nil {

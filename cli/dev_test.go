@@ -36,14 +36,14 @@ func TestDevOptionsOverride(t *testing.T) {
 		want func(f *config.File)
 	}{
 		{"no flags", devOptions{}, func(*config.File) {}},
-		{"--listen", devOptions{listen: "127.0.0.1:0"}, func(f *config.File) { f.Dev.IDP.Listen = "127.0.0.1:0" }},
+		{"--idp-listen", devOptions{idpListen: "127.0.0.1:0"}, func(f *config.File) { f.Dev.IDP.Listen = "127.0.0.1:0" }},
 		{"--sts-listen", devOptions{stsListen: "127.0.0.1:1"}, func(f *config.File) { f.Dev.STS.Listen = "127.0.0.1:1" }},
 		{"--gateway-listen", devOptions{gatewayListen: "127.0.0.1:2"}, func(f *config.File) { f.Dev.Gateway = "127.0.0.1:2" }},
 		{"--lambda-listen", devOptions{lambdaListen: "127.0.0.1:3"}, func(f *config.File) { f.Dev.Lambda.Listen = "127.0.0.1:3" }},
 		{"--upstream-listen", devOptions{upListen: "127.0.0.1:4"}, func(f *config.File) { f.Dev.Upstream = "127.0.0.1:4" }},
 		{"--admin-listen", devOptions{adminListen: "off"}, func(f *config.File) { f.Gateway.AdminListen = "off" }},
 		{"other options are not listen addresses", devOptions{configPath: "x.yaml", stateDir: "/s", readyFile: "r", printConfig: true}, func(*config.File) {}},
-		{"all at once", devOptions{listen: "127.0.0.1:0", stsListen: "127.0.0.1:0", gatewayListen: "127.0.0.1:0", lambdaListen: "127.0.0.1:0", upListen: "127.0.0.1:0", adminListen: "127.0.0.1:0"},
+		{"all at once", devOptions{idpListen: "127.0.0.1:0", stsListen: "127.0.0.1:0", gatewayListen: "127.0.0.1:0", lambdaListen: "127.0.0.1:0", upListen: "127.0.0.1:0", adminListen: "127.0.0.1:0"},
 			func(f *config.File) {
 				f.Dev.IDP.Listen, f.Dev.STS.Listen, f.Dev.Gateway = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 				f.Dev.Lambda.Listen, f.Dev.Upstream, f.Gateway.AdminListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"

@@ -30,6 +30,17 @@ type devStack struct {
 	serveErr  chan error
 }
 
+// devListenFlags are the flags of `gatehouse dev` that set where each
+// service listens, by the name listen is given.
+var devListenFlags = map[string]string{
+	"development IdP":      "--idp-listen",
+	"local STS":            "--sts-listen",
+	"development gateway":  "--gateway-listen",
+	"local Lambda host":    "--lambda-listen",
+	"development upstream": "--upstream-listen",
+	"admin listener":       "--admin-listen",
+}
+
 // listen opens a loopback listener for the named service, wrapped in TLS
 // with a certificate of the local CA when withTLS, and returns its URL.
 func (st *devStack) listen(name, addr string, withTLS bool) (net.Listener, string, error) {
@@ -49,7 +60,11 @@ func (st *devStack) listenTCP(name, addr string, withTLS bool) (net.Listener, *t
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("%s: %w (is another 'gatehouse dev' running? change the address in the configuration, or --listen for the IdP)", name, err)
+		hint := "change the address in the configuration"
+		if fl := devListenFlags[name]; fl != "" {
+			hint = fmt.Sprintf("pass %s with another address (port 0 picks a free one)", fl)
+		}
+		return nil, nil, "", fmt.Errorf("%s: %w (is another 'gatehouse dev' running? stop it, or %s)", name, err, hint)
 	}
 	st.listeners = append(st.listeners, ln)
 	if !withTLS {

@@ -24,7 +24,7 @@ type initOptions struct {
 	issuer      string
 	audiences   []string
 	publicURL   string
-	listen      string
+	listen      string // gateway.listen
 	awsAccount  string
 	region      string
 	dev         bool
@@ -53,8 +53,9 @@ then uses the development IdP, the local STS, the local Lambda host and the
 development upstream, so the production entry point runs on a laptop.`,
 		Example: `  gatehouse init --entra-tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 --audience api://my-api --public-url https://gatehouse.example.com
   gatehouse init --issuer https://auth.example.com --audience https://api.example.com
-  gatehouse init --dev --dir /tmp/gh && gatehouse serve --check --config /tmp/gh/gatehouse.yaml && gatehouse serve --config /tmp/gh/gatehouse.yaml`,
-		Args: cobra.NoArgs,
+  gatehouse init --dev --dir /tmp/gh && gatehouse serve --check --config /tmp/gh/gatehouse.yaml && gatehouse serve --config /tmp/gh/gatehouse.yaml
+  gatehouse init --dev --dir /tmp/gh2 --gateway-listen 127.0.0.1:8481`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runInit(e, o) },
 	}
 	f := cmd.Flags()
@@ -64,7 +65,7 @@ development upstream, so the production entry point runs on a laptop.`,
 	f.StringVar(&o.issuer, "issuer", "", "OpenID Connect issuer URL whose tokens are accepted (instead of --entra-tenant)")
 	f.StringSliceVar(&o.audiences, "audience", nil, "accepted token audience: the API's client id or App ID URI (repeatable)")
 	f.StringVar(&o.publicURL, "public-url", "", "the gateway's public https URL (also gatehouse's issuer for AWS)")
-	f.StringVar(&o.listen, "listen", "", "address serve listens on (default 127.0.0.1:8480: behind a TLS-terminating proxy)")
+	f.StringVar(&o.listen, "gateway-listen", "", "gateway.listen: the address serve listens on (default 127.0.0.1:8480: behind a TLS-terminating proxy)")
 	f.StringVar(&o.awsAccount, "aws-account", "123456789012", "AWS account of the IAM roles")
 	f.StringVar(&o.region, "region", "us-east-1", "AWS region of STS and the functions")
 	f.BoolVar(&o.dev, "dev", false, "configure serve against the running 'gatehouse dev'")
@@ -100,6 +101,11 @@ func runInit(e *env, o initOptions) error {
 	// The file must read back as a serve configuration before it is written.
 	f, err := config.ParseFor(path, text, config.WhereServe)
 	if err != nil {
+		for _, p := range config.Problems(err) {
+			if p.Field == "gateway.listen" {
+				return fmt.Errorf("--gateway-listen: %s", p.Msg)
+			}
+		}
 		return fmt.Errorf("init wrote a configuration serve would refuse (a bug): %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -9,10 +9,11 @@ import (
 )
 
 func newIssuerCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "issuer",
-		Short: "gatehouse's own OIDC issuer for AWS (broker mode)",
-	}
+	cmd := group(&cobra.Command{
+		Use:     "issuer",
+		Short:   "gatehouse's own OIDC issuer for AWS (broker mode)",
+		Example: `  gatehouse issuer export ./issuer`,
+	})
 	var configPath, stateDir, url string
 	export := &cobra.Command{
 		Use:   "export DIR",
@@ -20,7 +21,9 @@ func newIssuerCmd(e *env) *cobra.Command {
 		Long: `export writes DIR/.well-known/openid-configuration and the JWKS it names, so
 the issuer can be hosted on any static https site (as EKS publishes its
 service-account issuer) and registered as an IAM OIDC provider.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  gatehouse issuer export ./issuer
+  gatehouse issuer export --config gatehouse.yaml --url https://issuer.example.com ./site`,
+		Args: oneArg("DIR", ": the directory to write the discovery document and JWKS to"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := loadConfig(configPath)
 			if err != nil {

@@ -12,10 +12,11 @@ import (
 )
 
 func newJWKSCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "jwks",
-		Short: "An issuer's signing keys: snapshots that let a function verify tokens on a cold start",
-	}
+	cmd := group(&cobra.Command{
+		Use:     "jwks",
+		Short:   "An issuer's signing keys: snapshots that let a function verify tokens on a cold start",
+		Example: `  gatehouse jwks snapshot https://login.microsoftonline.com/<tenant-id>/v2.0 > jwks.json`,
+	})
 	var caFile, discoveryURL string
 	snapshot := &cobra.Command{
 		Use:   "snapshot ISSUER [--ca-file F] [--discovery-url U]",
@@ -35,7 +36,7 @@ document names it and --discovery-url says where that document is.`,
 		Example: `  gatehouse jwks snapshot https://login.microsoftonline.com/<tenant-id>/v2.0 > jwks.json
   gatehouse jwks snapshot 'https://login.microsoftonline.com/{tenantid}/v2.0' \
       --discovery-url https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("ISSUER", ": the issuer URL, as its tokens name it in iss"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var client *http.Client
 			if caFile != "" {
@@ -47,6 +48,9 @@ document names it and --discovery-url says where that document is.`,
 			}
 			b, err := authn.FetchSnapshot(cmd.Context(), authn.IssuerConfig{Issuer: args[0], DiscoveryURL: discoveryURL}, client, time.Now())
 			if err != nil {
+				if isUnknownAuthority(err) {
+					return withHint(err, caHintFlag(""))
+				}
 				return err
 			}
 			info, err := authn.ReadSnapshot(b)

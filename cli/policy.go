@@ -20,10 +20,12 @@ import (
 )
 
 func newPolicyCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:   "policy",
 		Short: "Check, show, explain and test the authorization policy",
-	}
+		Example: `  gatehouse policy check --config gatehouse.yaml
+  gatehouse policy explain --token "$(gatehouse token --user alice)" --resource function:hello`,
+	})
 	cmd.AddCommand(newPolicyCheckCmd(e), newPolicyShowCmd(e), newPolicySchemaCmd(e), newPolicyExplainCmd(e), newPolicyTestCmd(e))
 	return cmd
 }
@@ -79,7 +81,9 @@ func newPolicyCheckCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check [--config F]",
 		Short: "Validate the rules and Cedar files against the schema; list every problem",
-		Args:  cobra.NoArgs,
+		Example: `  gatehouse policy check
+  gatehouse policy check --config gatehouse.yaml`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := loadConfig(configPath)
 			if err != nil {
@@ -108,7 +112,9 @@ func newPolicyShowCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show [--config F]",
 		Short: "Print the effective Cedar policy: the compiled rules and the raw Cedar files",
-		Args:  cobra.NoArgs,
+		Example: `  gatehouse policy show
+  gatehouse policy show --config gatehouse.yaml > effective.cedar`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := loadConfig(configPath)
 			if err != nil {
@@ -129,9 +135,10 @@ func newPolicyShowCmd(e *env) *cobra.Command {
 
 func newPolicySchemaCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "schema",
-		Short: "Print the Cedar schema that policies are checked against",
-		Args:  cobra.NoArgs,
+		Use:     "schema",
+		Short:   "Print the Cedar schema that policies are checked against",
+		Example: `  gatehouse policy schema > gatehouse.cedarschema`,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := io.WriteString(e.stdout, authz.Schema())
 			return err
@@ -144,7 +151,7 @@ type explainOptions struct {
 	token, principalFile string
 	action, resource     string
 	role                 string
-	jsonOut              bool
+	format               string
 }
 
 func newPolicyExplainCmd(e *env) *cobra.Command {
@@ -153,9 +160,10 @@ func newPolicyExplainCmd(e *env) *cobra.Command {
 		Use:   "explain (--token T | --principal FILE) --action A --resource R",
 		Short: "Show the decision for a principal and request: allow or deny, the role, the deciding policies and why",
 		Example: `  gatehouse policy explain --token "$(gatehouse token --user alice)" --action invoke --resource function:hello
-  gatehouse verify "$TOKEN" > alice.json
+  gatehouse token --user bob | gatehouse policy explain --token - --resource route:api --format json
+  gatehouse token --user alice | gatehouse verify - > alice.json
   gatehouse policy explain --principal alice.json --action invoke --resource hello`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runExplain(cmd.Context(), e, o) },
 	}
 	f := cmd.Flags()
@@ -166,7 +174,7 @@ func newPolicyExplainCmd(e *env) *cobra.Command {
 	f.StringVar(&o.action, "action", authz.ActionInvoke, "the action: invoke, read or write")
 	f.StringVar(&o.resource, "resource", "", "function:NAME or route:ID (a bare NAME is a function)")
 	f.StringVar(&o.role, "role", "", "consider only this role, as a route that names its role does")
-	f.BoolVar(&o.jsonOut, "json", false, "print the decision as JSON")
+	outputFormat(cmd, &o.format, "the decision")
 	cmd.MarkFlagsMutuallyExclusive("token", "principal")
 	cmd.MarkFlagsOneRequired("token", "principal")
 	cmd.MarkFlagRequired("resource")
@@ -189,26 +197,12 @@ func runExplain(ctx context.Context, e *env, o explainOptions) error {
 	}
 	var p *authn.Principal
 	if o.token != "" {
-		raw := o.token
-		if raw == "-" {
-			b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
-			if err != nil {
-				return err
-			}
-			raw = string(b)
-		}
-		dev, err := devAuthorityFor(f, o.stateDir)
+		raw, err := readToken(e, o.token)
 		if err != nil {
 			return err
 		}
-		v, err := build.Verifier(f, optionsFor(o.configPath, dev, "", e.log))
-		if err != nil {
+		if p, err = verifyToken(ctx, e, f, o.configPath, o.stateDir, raw, false); err != nil {
 			return err
-		}
-		if p, err = v.Verify(ctx, strings.TrimSpace(raw)); err != nil {
-			ae := authn.AsError(err)
-			fmt.Fprintf(e.stderr, "token rejected: %s check failed: %s (%s)\n", ae.Check, ae.Reason, ae.Kind)
-			return exitError{code: 1}
 		}
 	} else {
 		if p, err = readPrincipalFile(o.principalFile); err != nil {
@@ -216,7 +210,7 @@ func runExplain(ctx context.Context, e *env, o explainOptions) error {
 		}
 	}
 	d := eng.Decide(p, authz.Request{Action: o.action, Resource: res, Role: o.role})
-	if o.jsonOut {
+	if o.format == formatJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {

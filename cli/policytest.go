@@ -29,7 +29,9 @@ FILE holds named principals and cases:
       resource: function:hello
       expect: allow
       expect_role: reader`,
-		Args: cobra.ExactArgs(1),
+		Example: `  gatehouse policy test policy-tests.yaml
+  gatehouse policy test --config gatehouse.yaml policy-tests.yaml`,
+		Args: oneArg("FILE", ": a YAML table of policy cases"),
 		RunE: func(cmd *cobra.Command, args []string) error { return runPolicyTest(e, args[0], configPath) },
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "configuration file (default: the file's config:, else the embedded development configuration)")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,11 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// isTerminal says whether a stream is a terminal (--log-format auto).
+	isTerminal func(io.Writer) bool
+	// ran is set when a command's RunE starts: an error before that is
+	// one of usage (flags, arguments, an unknown command).
+	ran bool
 }
 
 // exitError carries a specific exit code; its message has been printed.
@@ -28,18 +34,30 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
+// Exit codes beyond 0 (success) and 1 (failure).
+const (
+	exitUsage       = 2 // the command line is wrong: nothing was done
+	exitUnavailable = 3 // a service needed (an issuer's keys, STS) cannot be reached
+)
+
 // Main runs the gatehouse command line with args and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr,
-		log: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, isTerminal: isTerminal}
+	e.log = newLogger(logAuto, stderr, e.isTerminal)
+	return run(ctx, e, args)
+}
+
+// run executes args with e, printing the error, if any, and returns the
+// exit code.
+func run(ctx context.Context, e *env, args []string) int {
 	root := newRoot(e)
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
@@ -47,22 +65,57 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &xe) {
 		return xe.code
 	}
-	fmt.Fprintln(stderr, "gatehouse:", err)
+	fmt.Fprintln(e.stderr, "gatehouse:", err)
+	if !e.ran {
+		fmt.Fprint(e.stderr, usageHint(cmd))
+		return exitUsage
+	}
 	return 1
 }
 
 func newRoot(e *env) *cobra.Command {
-	root := &cobra.Command{
+	var logFormat string
+	root := group(&cobra.Command{
 		Use:   "gatehouse",
 		Short: "Identity-aware gateway for serverless functions",
 		Long: `gatehouse checks Microsoft Entra ID (or any OpenID Connect) access tokens,
 decides by policy what the caller may do, gets short-lived AWS credentials for
 exactly that, invokes the function and records an audit trail.
 
-Start the local loop with 'gatehouse dev'.`,
+Start the local loop with 'gatehouse dev'.
+
+Exit codes: 0 success, 1 failure (a rejected token, a denied request, a bad
+configuration), 2 a wrong command line, 3 a service needed is unavailable
+(an issuer's keys cannot be fetched, STS is down).`,
+		Example: `  gatehouse dev
+  gatehouse token --user alice | gatehouse verify -
+  gatehouse serve --config gatehouse.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-	}
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			e.log = newLogger(logFormat, e.stderr, e.isTerminal)
+			return nil
+		},
+	})
+	formatFlag(root, root.PersistentFlags(), &logFormat, "log-format", logAuto,
+		"log lines as text (for people) or JSON (for machines); auto: text when standard error is a terminal", logAuto, logText, logJSON)
+	root.SetFlagErrorFunc(flagError)
+	// A group's usage is its subcommands', not "gatehouse policy [flags]".
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", `{{if and .Runnable (ne (index .Annotations "group") "true")}}`, 1))
 	root.AddCommand(newDevCmd(e), newInitCmd(e), newServeCmd(e), newTokenCmd(e), newVerifyCmd(e), newPolicyCmd(e), newAWSCmd(e), newIssuerCmd(e), newAuditCmd(e), newJWKSCmd(e), newVersionCmd(e), newBuiltinCmd())
+	markRuns(root, e)
 	return root
+}
+
+// markRuns makes every command's RunE set e.ran first.
+func markRuns(c *cobra.Command, e *env) {
+	if runE := c.RunE; runE != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			e.ran = true
+			return runE(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRuns(sub, e)
+	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -19,9 +20,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
+type serveOptions struct {
+	configPath    string
+	check         bool
+	gatewayListen string
+	adminListen   string
+	readyFile     string
+}
+
 func newServeCmd(e *env) *cobra.Command {
-	var configPath string
-	var check bool
+	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run the gateway against real identity providers, STS and Lambda",
@@ -30,36 +38,48 @@ through token verification, policy, short-lived credentials from STS, the
 Lambda invocation and the audit trail. gatehouse's own issuer (broker mode)
 is served at creds.issuer.url's path. It refuses to start when a route's
 protection cannot be honoured, and drains in-flight requests on SIGTERM.
-The policy reloads when FILE or its Cedar files change, or on SIGHUP.`,
-		Args: cobra.NoArgs,
+The policy reloads when FILE or its Cedar files change, or on SIGHUP.
+
+--gateway-listen and --admin-listen replace gateway.listen and
+gateway.admin_listen, and are held to the same rules: plain HTTP only on a
+loopback address unless gateway.tls_cert_file and tls_key_file are set.`,
+		Example: `  gatehouse serve --check --config gatehouse.yaml
+  gatehouse serve --config gatehouse.yaml
+  gatehouse serve --config gatehouse.yaml --gateway-listen 127.0.0.1:0 --admin-listen off --ready-file ready.json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if configPath == "" {
+			if o.configPath == "" {
 				return errors.New("serve needs --config FILE (gatehouse init writes one; the development configuration is for 'gatehouse dev')")
 			}
-			f, opts, err := loadServe(e, configPath)
+			f, opts, err := loadServe(e, o)
 			if err != nil {
 				return err
 			}
-			if check {
-				fmt.Fprintf(e.stdout, "ok: %s is ready to serve %s on %s\n", configPath, plural(len(f.Gateway.Routes), "route"), f.Gateway.ListenAddr())
+			if o.check {
+				fmt.Fprintf(e.stdout, "ok: %s is ready to serve %s on %s\n", o.configPath, plural(len(f.Gateway.Routes), "route"), f.Gateway.ListenAddr())
 				return nil
 			}
-			return runServe(cmd.Context(), e, f, configPath, opts)
+			return runServe(cmd.Context(), e, f, o, opts)
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "configuration file")
-	cmd.Flags().BoolVar(&check, "check", false, "check the configuration and every file it names, report every problem at once, and exit")
+	fl := cmd.Flags()
+	fl.StringVar(&o.configPath, "config", "", "configuration file")
+	fl.BoolVar(&o.check, "check", false, "check the configuration and every file it names, report every problem at once, and exit")
+	fl.StringVar(&o.gatewayListen, "gateway-listen", "", "override gateway.listen: the gateway's host:port (port 0 picks a free port)")
+	fl.StringVar(&o.adminListen, "admin-listen", "", "override gateway.admin_listen: metrics and health (host:port, or off)")
+	fl.StringVar(&o.readyFile, "ready-file", "", "write a JSON object with the gateway's and the admin listener's URLs here once they answer")
 	return cmd
 }
 
-// loadServe reads the configuration and checks everything serve needs of
-// it and of the files it names, without listening or calling anyone; every
-// problem is printed, each with its file and line, and serve does not
-// start.
-func loadServe(e *env, configPath string) (*config.File, build.Options, error) {
-	f, src, err := config.LoadSource(configPath, config.WhereServe)
-	opts := optionsFor(configPath, nil, "", e.log)
+// loadServe reads the configuration, with the command line's listen
+// addresses, and checks everything serve needs of it and of the files it
+// names, without listening or calling anyone; every problem is printed,
+// each with its file and line (or flag), and serve does not start.
+func loadServe(e *env, o serveOptions) (*config.File, build.Options, error) {
+	f, src, err := config.LoadSource(o.configPath, config.WhereServe)
+	opts := optionsFor(o.configPath, nil, "", e.log)
 	if f != nil {
+		err = o.override(f, err)
 		// The files a problem-free part names are checked too, so one run
 		// reports everything.
 		err = errors.Join(err, checkServe(f, src, opts))
@@ -69,6 +89,35 @@ func loadServe(e *env, configPath string) (*config.File, build.Options, error) {
 		return nil, build.Options{}, exitError{code: 1}
 	}
 	return f, opts, nil
+}
+
+// override sets the fields the listen flags replace, and returns the
+// file's problems without those of the replaced fields, and with those
+// of the flags: found by the configuration's own checks, as if the file
+// said what the flags say.
+func (o serveOptions) override(f *config.File, fileErr error) error {
+	flags := map[string]string{}
+	if o.gatewayListen != "" {
+		f.Gateway.Listen, flags["gateway.listen"] = o.gatewayListen, "--gateway-listen"
+	}
+	if o.adminListen != "" {
+		f.Gateway.AdminListen, flags["gateway.admin_listen"] = o.adminListen, "--admin-listen"
+	}
+	if len(flags) == 0 {
+		return fileErr
+	}
+	var errs []error
+	for _, err := range leaves(fileErr) {
+		if p, ok := err.(*config.Problem); !ok || flags[p.Field] == "" {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range config.Problems(errors.Join(f.Validate(), f.CheckFor(config.WhereServe))) {
+		if name := flags[p.Field]; name != "" {
+			errs = append(errs, fmt.Errorf("%s: %s", name, p.Msg))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkServe reads what serve will read (CA files, Cedar files, keys, TLS
@@ -153,7 +202,7 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) error {
 	return errors.Join(errs...)
 }
 
-func runServe(ctx context.Context, e *env, f *config.File, configPath string, opts build.Options) error {
+func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts build.Options) error {
 	var err error
 	stack := &gatewayStack{opts: opts, publicURL: f.Gateway.PublicURL, lambdaURL: f.Gateway.Lambda.Endpoint, log: e.log}
 	if stack.client, err = build.CAClient(f.Gateway.Lambda.CAFile, opts); err != nil {
@@ -197,18 +246,19 @@ func runServe(ctx context.Context, e *env, f *config.File, configPath string, op
 	}
 	ln, err := net.Listen("tcp", f.Gateway.ListenAddr())
 	if err != nil {
-		return err
+		return listenError("gateway.listen", o.gatewayListen, "--gateway-listen", err)
 	}
 	hs := gw.NewServer(gatewayMux(stack.issuer, gw.Handler()))
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- hs.Serve(gw.Listener(ln, tlsCfg)) }()
-	admin, err := serveAdmin(f.Gateway.AdminListen, gw.AdminHandler(), serveErr, e)
+	admin, adminURL, err := serveAdmin(f.Gateway.AdminListen, o.adminListen != "", gw.AdminHandler(), serveErr, e)
 	if err != nil {
 		hs.Close()
 		return err
 	}
-	rl := &reloader{path: configPath, where: config.WhereServe, opts: opts, log: e.log, interval: time.Second,
+	rl := &reloader{path: o.configPath, where: config.WhereServe, opts: opts, log: e.log, interval: time.Second,
 		apply: func(ctx context.Context, f *config.File) error {
+			o.override(f, nil) // the listeners stay where they are
 			snap, err := stack.snapshot(ctx, f)
 			if err != nil {
 				return err
@@ -218,6 +268,16 @@ func runServe(ctx context.Context, e *env, f *config.File, configPath string, op
 	go rl.run(ctx, f)
 	e.log.Info("serve: gateway listening", "addr", ln.Addr().String(), "tls", tlsOn, "routes", len(f.Gateway.Routes))
 	fmt.Fprintf(e.stderr, "gatehouse serving %s on %s\n", plural(len(f.Gateway.Routes), "route"), ln.Addr())
+	if o.readyFile != "" {
+		ready := endpoints{Gateway: localURL(ln.Addr(), tlsOn), Admin: adminURL}
+		if err := writeReady(ctx, o.readyFile, ready, serveClient(tlsCfg), serveErr); err != nil {
+			hs.Close()
+			if admin != nil {
+				admin.Close()
+			}
+			return err
+		}
+	}
 	select {
 	case err := <-serveErr:
 		return err
@@ -233,12 +293,76 @@ func runServe(ctx context.Context, e *env, f *config.File, configPath string, op
 	return hs.Shutdown(sctx)
 }
 
-// serveAdmin starts the admin listener (metrics, health) at addr: "" means
-// config.DefaultAdminListen, which is skipped with a warning when its port
-// is taken (an address set in the configuration must bind); "off", none.
-func serveAdmin(addr string, h http.Handler, serveErr chan<- error, e *env) (*http.Server, error) {
+// listenError names where a refused address came from: the flag, or the
+// configuration's field.
+func listenError(field, flagValue, flag string, err error) error {
+	if flagValue != "" {
+		return fmt.Errorf("%s: %w", flag, err)
+	}
+	return fmt.Errorf("%s: %w", field, err)
+}
+
+// writeReady waits until the gateway and the admin listener answer
+// /healthz, then writes their URLs to path, as dev's --ready-file does.
+func writeReady(ctx context.Context, path string, ep endpoints, gwClient *http.Client, serveErr <-chan error) error {
+	if err := waitAnswering(ctx, gwClient, ep.Gateway+"/healthz", serveErr); err != nil {
+		return err
+	}
+	if ep.Admin != "" {
+		if err := waitAnswering(ctx, &http.Client{Timeout: 5 * time.Second}, ep.Admin+"/healthz", serveErr); err != nil {
+			return err
+		}
+	}
+	return writeJSONFile(path, ep)
+}
+
+// localURL is the URL this host reaches a listener at: a wildcard address
+// (":8443") as 127.0.0.1.
+func localURL(addr net.Addr, tlsOn bool) string {
+	scheme := "http"
+	if tlsOn {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// serveClient reaches serve's own gateway to see it answer: with TLS, it
+// accepts exactly serve's certificate, whatever names it holds.
+func serveClient(cfg *tls.Config) *http.Client {
+	c := &http.Client{Timeout: 5 * time.Second}
+	if cfg == nil || len(cfg.Certificates) == 0 || len(cfg.Certificates[0].Certificate) == 0 {
+		return c
+	}
+	own := cfg.Certificates[0].Certificate[0]
+	c.Transport = &http.Transport{TLSClientConfig: &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// The chain and names are not checked; the certificate is, below:
+		// the peer must present serve's own.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, own) {
+				return errors.New("not serve's own certificate")
+			}
+			return nil
+		},
+	}}
+	return c
+}
+
+// serveAdmin starts the admin listener (metrics, health) at addr, and
+// returns it with its URL: "" means config.DefaultAdminListen, which is
+// skipped with a warning when its port is taken (an address set in the
+// configuration or by flag must bind); "off", none.
+func serveAdmin(addr string, byFlag bool, h http.Handler, serveErr chan<- error, e *env) (*http.Server, string, error) {
 	if addr == config.AdminOff {
-		return nil, nil
+		return nil, "", nil
 	}
 	explicit := addr != ""
 	if !explicit {
@@ -246,11 +370,13 @@ func serveAdmin(addr string, h http.Handler, serveErr chan<- error, e *env) (*ht
 	}
 	ln, err := net.Listen("tcp", addr)
 	switch {
+	case err != nil && byFlag:
+		return nil, "", fmt.Errorf("--admin-listen: %w", err)
 	case err != nil && explicit:
-		return nil, fmt.Errorf("gateway.admin_listen: %w", err)
+		return nil, "", fmt.Errorf("gateway.admin_listen: %w", err)
 	case err != nil:
 		e.log.Warn("serve: no admin listener (metrics, health): its default address is taken; set gateway.admin_listen", "addr", addr, "err", err)
-		return nil, nil
+		return nil, "", nil
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	go func() {
@@ -259,7 +385,7 @@ func serveAdmin(addr string, h http.Handler, serveErr chan<- error, e *env) (*ht
 		}
 	}()
 	e.log.Info("serve: admin listener", "addr", ln.Addr().String())
-	return hs, nil
+	return hs, localURL(ln.Addr(), false), nil
 }
 
 // plural is "1 route", "2 routes".

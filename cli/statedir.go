@@ -39,14 +39,15 @@ func resolveStateDir(flag, configured string) (string, error) {
 }
 
 // endpoints is what a running `gatehouse dev` has started, written to the
-// state directory (for `gatehouse token` and `verify`) and to --ready-file.
+// state directory (for `gatehouse token` and `verify`) and to --ready-file;
+// `gatehouse serve --ready-file` writes its Gateway and Admin.
 type endpoints struct {
 	// Issuer is the v2.0 issuer of the first development tenant.
-	Issuer string `json:"issuer"`
+	Issuer string `json:"issuer,omitempty"`
 	// IDP is the base URL of the development identity provider.
-	IDP string `json:"idp"`
+	IDP string `json:"idp,omitempty"`
 	// Tenant is the first development tenant's id.
-	Tenant string `json:"tenant"`
+	Tenant string `json:"tenant,omitempty"`
 	// CAFile is the PEM file of the local CA.
 	CAFile string `json:"ca_file,omitempty"`
 	// Gateway is the development gateway's URL.
@@ -81,7 +82,7 @@ func writeJSONFile(path string, v any) error {
 func readEndpoints(stateDir string) (*endpoints, error) {
 	b, err := os.ReadFile(filepath.Join(stateDir, endpointsFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no running 'gatehouse dev' found in state directory %s (start it, or pass --state-dir or --issuer)", stateDir)
+		return nil, &noDevError{stateDir}
 	}
 	if err != nil {
 		return nil, err
@@ -91,4 +92,12 @@ func readEndpoints(stateDir string) (*endpoints, error) {
 		return nil, fmt.Errorf("%s: %w", endpointsFile, err)
 	}
 	return &ep, nil
+}
+
+// noDevError: no `gatehouse dev` runs with the state directory (it removes
+// its endpoints when it stops).
+type noDevError struct{ stateDir string }
+
+func (e *noDevError) Error() string {
+	return fmt.Sprintf("no running 'gatehouse dev' found in state directory %s (start it, or pass --state-dir)", e.stateDir)
 }

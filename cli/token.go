@@ -23,7 +23,7 @@ type tokenOptions struct {
 	tenant, issuer       string
 	stateDir, configPath string
 	caFile               string
-	jsonOut              bool
+	format               string
 }
 
 func newTokenCmd(e *env) *cobra.Command {
@@ -34,11 +34,13 @@ func newTokenCmd(e *env) *cobra.Command {
 		Long: `token asks the development IdP's token endpoint for an access token, the way
 any OAuth client would: the password grant for a development user (--user),
 client credentials for an app (--client). Passwords and secrets come from the
-configuration's development directory unless given. Prints the access token.`,
+configuration's development directory unless given. Prints the access token,
+or with --format json the whole token response.`,
 		Example: `  gatehouse token --user alice
   gatehouse token --user bob --scope api://gatehouse-api/access_as_user
-  gatehouse token --client report-agent | gatehouse verify -`,
-		Args: cobra.NoArgs,
+  gatehouse token --client report-agent | gatehouse verify -
+  gatehouse token --user alice --format json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runToken(cmd.Context(), e, o) },
 	}
 	f := cmd.Flags()
@@ -53,7 +55,7 @@ configuration's development directory unless given. Prints the access token.`,
 	f.StringVar(&o.stateDir, "state-dir", "", "state directory of 'gatehouse dev'")
 	f.StringVar(&o.configPath, "config", "", "configuration file (default: the embedded development configuration)")
 	f.StringVar(&o.caFile, "ca-file", "", "PEM CA to trust for the IdP (default: the local CA in the state directory)")
-	f.BoolVar(&o.jsonOut, "json", false, "print the whole token response as JSON")
+	outputFormat(cmd, &o.format, "the access token (text), or the whole token response (json)")
 	cmd.MarkFlagsMutuallyExclusive("user", "client")
 	cmd.MarkFlagsOneRequired("user", "client")
 	return cmd
@@ -73,6 +75,10 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 	if issuer == "" {
 		ep, err := readEndpoints(stateDir)
 		if err != nil {
+			var nd *noDevError
+			if errors.As(err, &nd) {
+				err = fmt.Errorf("%w, or --issuer", err)
+			}
 			return err
 		}
 		if tenantRef == "" {
@@ -87,6 +93,23 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 	if err != nil {
 		return err
 	}
+	// Who signs in is looked up first: a misspelt name fails before the IdP
+	// is asked, with the names there are.
+	var u config.User
+	var a config.App
+	if o.user != "" {
+		if u, err = t.User(o.user); err != nil {
+			return withKnown(err, "users", knownUsers(t))
+		}
+		if a, err = t.App(o.app, func(a config.App) bool { return a.PublicClient }); err != nil {
+			if o.app == "" {
+				return fmt.Errorf("%w: pass --app", err)
+			}
+			return withKnown(err, "apps", knownApps(t))
+		}
+	} else if a, err = t.App(o.client, nil); err != nil {
+		return withKnown(err, "apps", knownApps(t))
+	}
 	client := &http.Client{}
 	if caFile != "" {
 		pool, err := config.LoadCAPool(caFile, false)
@@ -98,19 +121,18 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, client)
 	tokenURL, err := discoverTokenEndpoint(ctx, client, issuer)
 	if err != nil {
+		if isUnknownAuthority(err) {
+			return withHint(err, caHintFlag(stateDir))
+		}
 		return err
 	}
 
 	var tok *oauth2.Token
 	if o.user != "" {
-		if tok, err = userToken(ctx, tokenURL, t, o.user, o.app, o.password, o.scopes); err != nil {
+		if tok, err = userToken(ctx, tokenURL, t, u, a, o.password, o.scopes); err != nil {
 			return err
 		}
 	} else {
-		a, err := t.App(o.client, nil)
-		if err != nil {
-			return err
-		}
 		secret := o.secret
 		if secret == "" && len(a.Secrets) > 0 {
 			secret = string(a.Secrets[0])
@@ -129,7 +151,7 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 			return tokenError(err)
 		}
 	}
-	if o.jsonOut {
+	if o.format == formatJSON {
 		out := map[string]any{"access_token": tok.AccessToken, "token_type": tok.TokenType, "expiry": tok.Expiry}
 		for _, k := range []string{"id_token", "scope", "refresh_token"} {
 			if v := tok.Extra(k); v != nil {
@@ -145,20 +167,9 @@ func runToken(ctx context.Context, e *env, o tokenOptions) error {
 }
 
 // userToken gets a development user's token through the IdP's token
-// endpoint (password grant); ctx carries the HTTP client (oauth2.HTTPClient).
-// Empty app, password and scopes mean the configuration's defaults.
-func userToken(ctx context.Context, tokenURL string, t config.Tenant, user, app, password string, scopes []string) (*oauth2.Token, error) {
-	u, err := t.User(user)
-	if err != nil {
-		return nil, err
-	}
-	a, err := t.App(app, func(a config.App) bool { return a.PublicClient })
-	if err != nil {
-		if app == "" {
-			err = fmt.Errorf("%w: pass --app", err)
-		}
-		return nil, err
-	}
+// endpoint (password grant) for app; ctx carries the HTTP client
+// (oauth2.HTTPClient). Empty password and scopes mean the configuration's.
+func userToken(ctx context.Context, tokenURL string, t config.Tenant, u config.User, a config.App, password string, scopes []string) (*oauth2.Token, error) {
 	if password == "" {
 		password = string(u.Password)
 	}
@@ -194,6 +205,9 @@ func discoverTokenEndpoint(ctx context.Context, c *http.Client, issuer string) (
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		if isUnknownAuthority(err) {
+			return "", fmt.Errorf("discovery: %w", err)
+		}
 		return "", fmt.Errorf("discovery: %w (is 'gatehouse dev' running?)", err)
 	}
 	defer resp.Body.Close()

@@ -3,14 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/gatehouse-dev/gatehouse/authn"
-	"github.com/gatehouse-dev/gatehouse/build"
 )
 
 func newVerifyCmd(e *env) *cobra.Command {
@@ -23,7 +17,10 @@ input with "-") against the configured issuers, and prints the resulting
 Principal as JSON. A rejected token exits 1 and names the failed check; an
 issuer whose keys cannot be fetched exits 3. Without --config, the embedded
 development configuration is used against the running 'gatehouse dev'.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  gatehouse token --user alice | gatehouse verify -
+  gatehouse verify "$TOKEN"
+  gatehouse verify --config gatehouse.yaml -  < token.txt`,
+		Args: oneArg("TOKEN", ", or - to read it from standard input"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd.Context(), e, configPath, stateDir, args[0])
 		},
@@ -34,38 +31,17 @@ development configuration is used against the running 'gatehouse dev'.`,
 }
 
 func runVerify(ctx context.Context, e *env, configPath, stateDir, arg string) error {
-	raw := arg
-	if arg == "-" {
-		b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
-		if err != nil {
-			return err
-		}
-		raw = string(b)
+	raw, err := readToken(e, arg)
+	if err != nil {
+		return err
 	}
-	raw = strings.TrimSpace(raw)
 	f, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}
-	dev, err := devAuthorityFor(f, stateDir)
+	p, err := verifyToken(ctx, e, f, configPath, stateDir, raw, false)
 	if err != nil {
 		return err
-	}
-	v, err := build.Verifier(f, optionsFor(configPath, dev, "", e.log))
-	if err != nil {
-		return err
-	}
-	p, err := v.Verify(ctx, raw)
-	if err != nil {
-		ae := authn.AsError(err)
-		fmt.Fprintf(e.stderr, "token rejected: %s check failed: %s (%s)\n", ae.Check, ae.Reason, ae.Kind)
-		if ae.Err != nil {
-			fmt.Fprintf(e.stderr, "  cause: %v\n", ae.Err)
-		}
-		if ae.Kind == authn.Unavailable {
-			return exitError{code: 3}
-		}
-		return exitError{code: 1}
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")

@@ -15,9 +15,10 @@ var version = ""
 
 func newVersionCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the gatehouse version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the gatehouse version",
+		Example: `  gatehouse version`,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(e.stdout, "gatehouse %s %s %s/%s\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
