@@ -27,6 +27,9 @@ type reloader struct {
 	log      *slog.Logger
 	interval time.Duration
 	seen     map[string]fileStamp
+	// override, if set, applies the command line to each version of the
+	// file and returns its problems as they then stand (serveOptions).
+	override func(*config.File, error) error
 }
 
 type fileStamp struct {
@@ -102,9 +105,14 @@ func (w *reloader) watched() []string {
 func (w *reloader) reload(ctx context.Context, why string) {
 	var f *config.File
 	var err error
-	if w.path == "" {
+	switch {
+	case w.path == "":
 		f = config.Default()
-	} else {
+	case w.override != nil:
+		if f, _, err = config.LoadSource(w.path, w.where); f != nil {
+			err = w.override(f, err)
+		}
+	default:
 		f, err = config.LoadFor(w.path, w.where)
 	}
 	if err == nil {

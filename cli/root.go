@@ -103,8 +103,75 @@ configuration), 2 a wrong command line, 3 a service needed is unavailable
 	// A group's usage is its subcommands', not "gatehouse policy [flags]".
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", `{{if and .Runnable (ne (index .Annotations "group") "true")}}`, 1))
 	root.AddCommand(newDevCmd(e), newInitCmd(e), newServeCmd(e), newTokenCmd(e), newVerifyCmd(e), newPolicyCmd(e), newAWSCmd(e), newIssuerCmd(e), newAuditCmd(e), newJWKSCmd(e), newVersionCmd(e), newBuiltinCmd())
+	root.SetHelpCommand(newHelpCmd())
+	initCompletionCmd(root)
 	markRuns(root, e)
 	return root
+}
+
+// newHelpCmd replaces cobra's help command, which answers a misspelt
+// command with the root's usage and success.
+func newHelpCmd() *cobra.Command {
+	find := func(cmd *cobra.Command, args []string) (*cobra.Command, error) {
+		target, rest, err := cmd.Root().Find(args)
+		if err == nil && len(rest) > 0 {
+			err = groupArgs(target, rest)
+		}
+		return target, err
+	}
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Help about any command",
+		Example: `  gatehouse help
+  gatehouse help policy explain`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			_, err := find(cmd, args)
+			return err
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			target, err := find(cmd, args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range target.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), prefix) {
+					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, err := find(cmd, args)
+			if err != nil {
+				return err
+			}
+			target.InitDefaultHelpFlag() // listed in its help, as with --help
+			return target.Help()
+		},
+	}
+}
+
+// initCompletionCmd adds cobra's completion command now, rather than when
+// it runs, to give it examples and the usage errors of the others.
+func initCompletionCmd(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		group(c).Example = `  source <(gatehouse completion bash)
+  gatehouse completion zsh > "${fpath[1]}/_gatehouse"`
+		examples := map[string]string{
+			"bash":       "  source <(gatehouse completion bash)\n  gatehouse completion bash > /etc/bash_completion.d/gatehouse",
+			"zsh":        "  gatehouse completion zsh > \"${fpath[1]}/_gatehouse\"",
+			"fish":       "  gatehouse completion fish > ~/.config/fish/completions/gatehouse.fish",
+			"powershell": "  gatehouse completion powershell | Out-String | Invoke-Expression",
+		}
+		for _, sh := range c.Commands() {
+			sh.Args, sh.Example = noArgs, examples[sh.Name()]
+		}
+	}
 }
 
 // markRuns makes every command's RunE set e.ran first.

@@ -257,8 +257,8 @@ func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts 
 		return err
 	}
 	rl := &reloader{path: o.configPath, where: config.WhereServe, opts: opts, log: e.log, interval: time.Second,
+		override: o.override, // the listeners stay where they are
 		apply: func(ctx context.Context, f *config.File) error {
-			o.override(f, nil) // the listeners stay where they are
 			snap, err := stack.snapshot(ctx, f)
 			if err != nil {
 				return err

@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"context"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 // TestServeListenFlags: --gateway-listen and --admin-listen replace the
@@ -44,6 +48,35 @@ func TestServeListenFlags(t *testing.T) {
 		}
 		if code != tt.code || !strings.Contains(got, tt.want) || tt.not != "" && strings.Contains(errOut, tt.not) {
 			t.Errorf("serve --check %v: exit %d\n%s%s\nwant exit %d with %q", tt.flags, code, out, errOut, tt.code, tt.want)
+		}
+	}
+}
+
+// TestServeReloadKeepsListenFlags: a reload reads the file with the
+// command line's addresses, so a file whose own address serve would
+// refuse still reloads under --gateway-listen.
+func TestServeReloadKeepsListenFlags(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gh")
+	if out, errOut, code := runCLI(t, "", "init", "--issuer", "https://127.0.0.1:1", "--audience", "api://x", "--dir", dir); code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
+	}
+	path := filepath.Join(dir, "gatehouse.yaml")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(b), "listen: 127.0.0.1:8480", "listen: 0.0.0.0:8480", 1)), 0o600)
+	for _, tt := range []struct {
+		o    serveOptions
+		want string // the address the reload is applied with; "" for none
+	}{
+		{serveOptions{}, ""},
+		{serveOptions{gatewayListen: "127.0.0.1:0"}, "127.0.0.1:0"},
+		{serveOptions{gatewayListen: "0.0.0.0:1"}, ""},
+	} {
+		var got string
+		rl := &reloader{path: path, where: config.WhereServe, log: slog.New(slog.DiscardHandler), override: tt.o.override,
+			apply: func(_ context.Context, f *config.File) error { got = f.Gateway.Listen; return nil }}
+		rl.reload(context.Background(), "test")
+		if got != tt.want {
+			t.Errorf("reload with %+v: applied with listen %q, want %q", tt.o, got, tt.want)
 		}
 	}
 }

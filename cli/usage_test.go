@@ -170,6 +170,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"aws", "credentials", "--token", "t", "--resource", "hello", "--format", "yaml"}, []string{"want process, env or json"}},
 		{[]string{"--log-format", "xml", "version"}, []string{`for "--log-format" flag: want auto, text or json`}},
 		{[]string{"policy", "explain", "--principal", "p.json"}, []string{`required flag(s) "resource" not set`, "usage: gatehouse policy explain"}},
+		{[]string{"help", "policy", "chek"}, []string{`unknown command "chek" for "gatehouse policy"`, "\tcheck\n"}},
+		{[]string{"completion", "bsh"}, []string{`unknown command "bsh" for "gatehouse completion"`, "\tbash\n"}},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			out, errOut, code := runCLI(t, "", tt.args...)
@@ -216,6 +218,15 @@ func TestGroupsShowHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Available Commands:") || !strings.Contains(out, "gatehouse "+g+" [command]") || strings.Contains(out, g+" [flags]") {
 			t.Errorf("%s: exit %d\n%s%s", g, code, out, errOut)
 		}
+	}
+}
+
+// TestHelpCommand: help COMMAND is COMMAND --help.
+func TestHelpCommand(t *testing.T) {
+	viaHelp, _, code := runCLI(t, "", "help", "policy", "explain")
+	viaFlag, _, _ := runCLI(t, "", "policy", "explain", "--help")
+	if code != 0 || viaHelp != viaFlag || !strings.Contains(viaHelp, "gatehouse policy explain (--token T") {
+		t.Errorf("help policy explain: exit %d\n%s\nwant\n%s", code, viaHelp, viaFlag)
 	}
 }
 

@@ -117,12 +117,12 @@ var freePorts = []string{"--sts-listen", "127.0.0.1:0", "--gateway-listen", "127
 
 func startDev(t *testing.T, stateDir, listen string) *devProcess {
 	t.Helper()
-	return startDevArgs(t, stateDir, append([]string{"--listen", listen}, freePorts...)...)
+	return startDevArgs(t, stateDir, append([]string{"--idp-listen", listen}, freePorts...)...)
 }
 
 func startDevConfig(t *testing.T, stateDir, configPath string) *devProcess {
 	t.Helper()
-	return startDevArgs(t, stateDir, append([]string{"--listen", "127.0.0.1:0", "--config", configPath}, freePorts...)...)
+	return startDevArgs(t, stateDir, append([]string{"--idp-listen", "127.0.0.1:0", "--config", configPath}, freePorts...)...)
 }
 
 func startDevArgs(t *testing.T, stateDir string, args ...string) *devProcess {
@@ -237,7 +237,7 @@ func TestDevAnywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
-	d := startDevProcess(t, bin, dir, env, filepath.Join(dir, "state"), append([]string{"--listen", "127.0.0.1:0"}, freePorts...)...)
+	d := startDevProcess(t, bin, dir, env, filepath.Join(dir, "state"), append([]string{"--idp-listen", "127.0.0.1:0"}, freePorts...)...)
 	banner := d.stdout.String()
 	if strings.Contains(banner, "left out") || strings.Contains(d.stderr.String(), "left out") {
 		t.Errorf("a function was left out:\n%s\n%s", banner, d.stderr)
@@ -308,7 +308,8 @@ func TestDevTokenVerify(t *testing.T) {
 
 // TestDevKeysSurviveRestartAndRotate: keys live in the state directory, so a
 // token stays valid across a restart; rotation keeps old tokens valid and
-// signs new ones with the new key.
+// signs new ones with the new key. The restart uses --listen, the hidden
+// name --idp-listen had before, which still works.
 func TestDevKeysSurviveRestartAndRotate(t *testing.T) {
 	state := t.TempDir()
 	listen := freePort(t)
@@ -316,7 +317,10 @@ func TestDevKeysSurviveRestartAndRotate(t *testing.T) {
 	before := token(t, state, "--user", "bob")
 	d.stop(t)
 
-	startDev(t, state, listen)
+	d = startDevArgs(t, state, append([]string{"--listen", listen}, freePorts...)...)
+	if d.ready.IDP != "https://"+listen {
+		t.Errorf("dev --listen %s: the IdP is at %s", listen, d.ready.IDP)
+	}
 	if _, errOut, code := verify(t, state, before); code != 0 {
 		t.Fatalf("token from before the restart: exit %d: %s", code, errOut)
 	}

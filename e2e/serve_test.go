@@ -169,7 +169,7 @@ func TestServeLocal(t *testing.T) {
 	t.Run("init", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "gatehouse")
 		addr := freePort(t)
-		out, errOut, code := run(t, "", "init", "--dev", "--state-dir", state, "--dir", dir, "--listen", addr)
+		out, errOut, code := run(t, "", "init", "--dev", "--state-dir", state, "--dir", dir, "--gateway-listen", addr)
 		if code != 0 {
 			t.Fatalf("init --dev: exit %d\n%s%s", code, out, errOut)
 		}
