@@ -224,6 +224,11 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 		return err
 	}
 	opts := optionsFor(o.configPath, nil, target.stateDir, e.log)
+	if f.Creds.STS.CAFile != "" { // as serve reaches STS
+		if target.client, err = build.CAClient(f.Creds.STS.CAFile, opts); err != nil {
+			return fmt.Errorf("creds.sts.ca_file: %w", err)
+		}
+	}
 	issuer, err := build.Issuer(f, target.issuerURL, opts)
 	if err != nil {
 		return err
@@ -246,6 +251,9 @@ func runAWSCredentials(ctx context.Context, e *env, o awsCredsOptions) error {
 		var ce *creds.Error
 		if errors.As(err, &ce) {
 			fmt.Fprintf(e.stderr, "%d %s\n", ce.Status, ce.Reason)
+			if isUnknownAuthority(err) {
+				fmt.Fprintf(e.stderr, "hint: STS's certificate is signed by an authority this system does not trust: set creds.sts.ca_file in the configuration to the CA's PEM file (the CA of 'gatehouse dev' is %s)\n", devCAFile(target.stateDir))
+			}
 			if ce.Status == http.StatusServiceUnavailable {
 				return exitError{code: exitUnavailable}
 			}

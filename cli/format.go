@@ -69,8 +69,8 @@ func (a jsonAlias) Set(s string) error {
 
 // outputFormat gives cmd --format text|json (default text), and the
 // hidden --json alias.
-func outputFormat(cmd *cobra.Command, p *string, what string) {
-	formatFlag(cmd, cmd.Flags(), p, "format", formatText, "print "+what+" as text or json", formatText, formatJSON)
+func outputFormat(cmd *cobra.Command, p *string, usage string) {
+	formatFlag(cmd, cmd.Flags(), p, "format", formatText, usage, formatText, formatJSON)
 	cmd.Flags().Var(jsonAlias{p}, "json", "same as --format json")
 	cmd.Flags().Lookup("json").NoOptDefVal = "true"
 	cmd.Flags().MarkHidden("json")

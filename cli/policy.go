@@ -174,7 +174,7 @@ func newPolicyExplainCmd(e *env) *cobra.Command {
 	f.StringVar(&o.action, "action", authz.ActionInvoke, "the action: invoke, read or write")
 	f.StringVar(&o.resource, "resource", "", "function:NAME or route:ID (a bare NAME is a function)")
 	f.StringVar(&o.role, "role", "", "consider only this role, as a route that names its role does")
-	outputFormat(cmd, &o.format, "the decision")
+	outputFormat(cmd, &o.format, "print the decision as text or json")
 	cmd.MarkFlagsMutuallyExclusive("token", "principal")
 	cmd.MarkFlagsOneRequired("token", "principal")
 	cmd.MarkFlagRequired("resource")

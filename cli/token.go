@@ -55,7 +55,7 @@ or with --format json the whole token response.`,
 	f.StringVar(&o.stateDir, "state-dir", "", "state directory of 'gatehouse dev'")
 	f.StringVar(&o.configPath, "config", "", "configuration file (default: the embedded development configuration)")
 	f.StringVar(&o.caFile, "ca-file", "", "PEM CA to trust for the IdP (default: the local CA in the state directory)")
-	outputFormat(cmd, &o.format, "the access token (text), or the whole token response (json)")
+	outputFormat(cmd, &o.format, "text: the access token alone; json: the whole token response")
 	cmd.MarkFlagsMutuallyExclusive("user", "client")
 	cmd.MarkFlagsOneRequired("user", "client")
 	return cmd

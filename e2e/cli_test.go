@@ -118,6 +118,21 @@ func TestCLIHints(t *testing.T) {
 		t.Errorf("jwks snapshot without --ca-file: exit %d\n%s", code, errOut)
 	}
 
+	// STS named by URL, without its CA.
+	sts := write("sts-by-url.yaml", strings.Replace(cfg, "  sts:\n    endpoint: dev\n",
+		"  issuer:\n    url: https://gatehouse.example/oidc\n    key_dir: "+filepath.Join(t.TempDir(), "issuer")+"\n  sts:\n    endpoint: "+d.ready.STS+"\n", 1))
+	_, errOut, code = run(t, "", "aws", "credentials", "--state-dir", state, "--config", sts, "--token", tok, "--resource", "function:hello")
+	if code != 3 || !strings.Contains(errOut, "hint: STS's certificate is signed by an authority this system does not trust: set creds.sts.ca_file") {
+		t.Errorf("aws credentials with an untrusted STS certificate: exit %d\n%s", code, errOut)
+	}
+	// With creds.sts.ca_file, STS is reached, and refuses an issuer it
+	// does not trust.
+	withCA := write("sts-ca.yaml", strings.Replace(string(mustRead(t, sts)), "    endpoint: "+d.ready.STS+"\n", "    endpoint: "+d.ready.STS+"\n    ca_file: "+d.ready.CAFile+"\n", 1))
+	_, errOut, code = run(t, "", "aws", "credentials", "--state-dir", state, "--config", withCA, "--token", tok, "--resource", "function:hello")
+	if code != 1 || !strings.Contains("\n"+errOut, "\n403 role \"reader\"") || strings.Contains(errOut, "hint:") {
+		t.Errorf("aws credentials with creds.sts.ca_file: exit %d, want a 403 from STS\n%s", code, errOut)
+	}
+
 	// Names that are not in the development directory.
 	_, errOut, code = run(t, "", "token", "--state-dir", state, "--user", "nosuchuser")
 	if code != 1 || !strings.Contains(errOut, `user "nosuchuser"`) || !strings.Contains(errOut, "known users: alice, bob, carol, dave") {
@@ -254,4 +269,13 @@ func selfSigned(t *testing.T, dir, host string) (certFile, keyFile string) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
 	return certFile, keyFile
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
