@@ -95,13 +95,9 @@ func verifyToken(ctx context.Context, e *env, f *config.File, configPath, stateD
 		return p, nil
 	}
 	ae := authn.AsError(err)
-	code := http.StatusUnauthorized
+	code, verdict := http.StatusUnauthorized, "rejected"
 	if ae.Kind == authn.Unavailable {
-		code = http.StatusServiceUnavailable
-	}
-	verdict := "rejected"
-	if ae.Kind == authn.Unavailable {
-		verdict = "not checked"
+		code, verdict = http.StatusServiceUnavailable, "not checked"
 	}
 	fmt.Fprintf(e.stderr, "%stoken %s: %s check failed: %s (%s)\n", prefix(code), verdict, ae.Check, ae.Reason, ae.Kind)
 	if ae.Err != nil {
