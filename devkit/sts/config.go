@@ -69,4 +69,10 @@ type Role struct {
 	// the role's permission policy allows lambda:InvokeFunction on: the
 	// local stand-in for its IAM permission policy, used by devkit/runtime.
 	Invoke []string
+	// Policy is the role's identity (permission) policy as IAM JSON, nil for
+	// none: what Session.Allowed grants, for the other local services
+	// (devkit/secretsmanager, devkit/kms). New refuses what it cannot
+	// evaluate exactly: Condition, NotAction, NotResource, Principal,
+	// policy variables, unknown elements (see permission.go).
+	Policy []byte
 }

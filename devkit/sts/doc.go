@@ -5,11 +5,12 @@
 //
 // In: a Config naming the account, the trusted OpenID Connect providers
 // (IAM OIDC identity providers: issuer URL and client ids) and the roles
-// (name, trust policy as IAM JSON, maximum session duration, and the Lambda
-// functions the role may invoke). New validates all of it once (every
-// problem reported together) and parses every trust policy; a policy it
-// cannot evaluate exactly (unknown operator, key, element or principal) is
-// refused there, never ignored at request time.
+// (name, trust policy as IAM JSON, maximum session duration, the Lambda
+// functions the role may invoke, and its identity policy). New validates
+// all of it once (every problem reported together) and parses every trust
+// and identity policy; a policy it cannot evaluate exactly (unknown
+// operator, key, element or principal) is refused there, never ignored at
+// request time.
 //
 // Out: an http.Handler serving POST / with
 //
@@ -53,11 +54,21 @@
 // result elements (SourceIdentity, PrincipalTags, TransitiveTagKeys) that
 // SDKs skip.
 //
-// Left to others: permission policies (a role's Invoke list stands in for
-// lambda:InvokeFunction; devkit/runtime applies it and the session policy;
-// an AssumeRole caller's own permission to call sts:AssumeRole is not
-// checked), managed session policies (PolicyArns are validated and packed,
-// not resolved), MFA, identity providers other than OpenID Connect, TLS
+// Permission policies: a role may carry an identity policy (Role.Policy,
+// IAM JSON of Allow/Deny statements with Action and Resource patterns; New
+// refuses Condition, NotAction, NotResource and policy variables, which it
+// could not evaluate exactly). Sessions carry it, and Session.Allowed
+// decides one action on one resource as IAM does for a role session: an
+// explicit Deny in the identity or session policy wins, the identity policy
+// must allow, and a session policy narrows (see permission.go). The other
+// local services (devkit/secretsmanager, devkit/kms) call it.
+//
+// Left to others: lambda:InvokeFunction (a role's Invoke list stands in for
+// it; devkit/runtime applies it and the session policy), an AssumeRole
+// caller's own permission to call sts:AssumeRole (not checked), condition
+// keys in session policies (a statement with a Condition never allows and
+// always denies), managed session policies (PolicyArns are validated and
+// packed, not resolved), MFA, identity providers other than OpenID Connect, TLS
 // (wrap Handler in an https server with timeouts), thumbprints (the
 // HTTPClient's roots decide). It is a development tool: keep it on loopback.
 package sts

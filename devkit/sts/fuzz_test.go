@@ -54,7 +54,8 @@ func FuzzHandler(f *testing.F) {
 	})
 }
 
-// FuzzTrustPolicy: no document makes parsing or evaluation panic.
+// FuzzTrustPolicy: no document makes parsing or evaluation panic, as a
+// trust, identity or session policy.
 func FuzzTrustPolicy(f *testing.F) {
 	for _, seed := range []string{
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/issuer.example"},"Action":["sts:AssumeRoleWithWebIdentity","sts:TagSession"],"Condition":{"StringLike":{"issuer.example:sub":"a*?"},"ForAllValues:StringEquals":{"aws:TagKeys":["x"]}}}]}`,
@@ -78,5 +79,7 @@ func FuzzTrustPolicy(f *testing.F) {
 		}
 		p.evaluate(action, rc)
 		_ = validateSessionPolicy(doc)
+		_, _ = parseIdentityPolicy([]byte(doc))
+		(&Session{Policy: doc, SessionPolicy: doc}).Allowed(action, value)
 	})
 }

@@ -123,6 +123,13 @@ func (s *Server) issue(rl *role, in issueRequest) (*issued, error) {
 		SessionPolicy:     in.policy,
 		Expiration:        now.Add(in.duration).UTC().Truncate(time.Second),
 		Invoke:            rl.invoke,
+		Policy:            rl.policyDoc,
+		identity:          rl.policy,
+	}
+	if in.policy != "" {
+		// Validated by AssumeRole*; a policy that still fails to parse
+		// leaves session nil, and Allowed then allows nothing.
+		sess.session, _ = parsePermissionPolicy([]byte(in.policy), false)
 	}
 	s.sessions.put(sess, now)
 	out.sess = sess.clone()

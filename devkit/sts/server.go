@@ -75,6 +75,8 @@ type role struct {
 	trust       *policy
 	maxDuration time.Duration
 	invoke      []string
+	policy      *permPolicy // nil when the role has no identity policy
+	policyDoc   string
 
 	index    int    // in Config.Roles, for configuration errors
 	trustDoc []byte // the policy until New has parsed it
@@ -247,6 +249,14 @@ func newRole(r Role, index int, account string) (*role, error) {
 			return nil, fmt.Errorf("%s: Invoke: %q is not a function name or pattern", r.Name, f)
 		}
 	}
+	var perm *permPolicy
+	if r.Policy != nil {
+		p, err := parseIdentityPolicy(r.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("%s: Policy: %s: %w", r.Name, codeMalformedPolicyDocument, err)
+		}
+		perm = p
+	}
 	arn := "arn:aws:iam::" + account + ":role/" + r.Name
 	sum := sha256.Sum256([]byte("gatehouse-sts-role\x00" + arn))
 	return &role{
@@ -256,6 +266,8 @@ func newRole(r Role, index int, account string) (*role, error) {
 		id:          "AROA" + base32.StdEncoding.EncodeToString(sum[:])[:17],
 		maxDuration: maxDur,
 		invoke:      append([]string(nil), r.Invoke...),
+		policy:      perm,
+		policyDoc:   string(r.Policy),
 		index:       index,
 		trustDoc:    r.TrustPolicy,
 	}, nil

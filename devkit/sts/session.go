@@ -35,6 +35,14 @@ type Session struct {
 	Expiration time.Time
 	// Invoke is the role's Invoke list (see Role.Invoke).
 	Invoke []string
+	// Policy is the role's identity policy JSON (Role.Policy), "" if none.
+	// Allowed applies it and SessionPolicy.
+	Policy string
+
+	// identity and session are Policy and SessionPolicy as parsed when the
+	// session was issued; nil for a Session made elsewhere, which Allowed
+	// parses on each call. Never changed after issue, so copies share them.
+	identity, session *permPolicy
 }
 
 func (s *Session) clone() *Session {
