@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/audit/sqlite"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
+	"github.com/gatehouse-dev/gatehouse/secrets"
 )
 
 // AuditFiles are the audit section's files: as configured (relative to
@@ -53,11 +54,28 @@ func AuditSink(ctx context.Context, f *config.File, o Options, create bool) (aud
 	files := o.AuditFiles(f)
 	switch f.Audit.Sink {
 	case "postgres":
-		b, err := os.ReadFile(o.path(f.Audit.DSNFile))
+		dsn, err := secretField(ctx, f, o, "audit.dsn")
 		if err != nil {
-			return nil, fmt.Errorf("audit.dsn_file: %w", err)
+			return nil, err
 		}
-		return postgres.Open(ctx, postgres.Config{DSN: strings.TrimSpace(string(b))})
+		cfg := postgres.Config{DSN: strings.TrimSpace(string(dsn.Bytes))}
+		sec := o.Secrets.Field("audit.dsn")
+		if sec != nil {
+			cfg.CurrentDSN = func() (string, error) {
+				v, err := sec.Get()
+				return strings.TrimSpace(string(v.Bytes)), err
+			}
+		}
+		sink, err := postgres.Open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if sec != nil {
+			// A rotated connection string: new connections use it, and the
+			// pool moves over as its connections finish their work.
+			sec.OnChange(func(secrets.Value) { sink.Reconnect() })
+		}
+		return sink, nil
 	case "jsonl":
 		if create {
 			return jsonl.New(os.Stdout), nil
@@ -85,6 +103,13 @@ func Pseudonymizer(f *config.File, o Options) (*audit.Pseudonymizer, error) {
 // pseudonymizer reads the pseudonym key; with create (a gateway under dev)
 // it is generated on first use.
 func pseudonymizer(f *config.File, o Options, create bool) (*audit.Pseudonymizer, error) {
+	if !f.Audit.Key.IsZero() {
+		v, err := secretField(context.Background(), f, o, "audit.key")
+		if err != nil {
+			return nil, err
+		}
+		return audit.NewPseudonymizer(v.Bytes)
+	}
 	path := o.AuditFiles(f).Key
 	if path == "" {
 		return nil, errors.New("audit.key_file is not set")
@@ -212,4 +237,24 @@ func (t *Trail) Prune(ctx context.Context, retention time.Duration, log *slog.Lo
 		case <-tick.C:
 		}
 	}
+}
+
+// secretField is the value of the secret reference at field: from
+// Options.Secrets when the caller keeps them, else read once.
+func secretField(ctx context.Context, f *config.File, o Options, field string) (secrets.Value, error) {
+	if sec := o.Secrets.Field(field); sec != nil {
+		return sec.Get()
+	}
+	s, err := NewSecrets(ctx, f, o, nil)
+	if err != nil {
+		return secrets.Value{}, err
+	}
+	sec := s.Field(field)
+	if sec == nil {
+		return secrets.Value{}, fmt.Errorf("%s is not set", field)
+	}
+	if err := sec.Refresh(ctx); err != nil {
+		return secrets.Value{}, fmt.Errorf("%s: %w", field, err)
+	}
+	return sec.Get()
 }

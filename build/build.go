@@ -28,6 +28,10 @@ type Options struct {
 	StateDir string
 	// Logger is given to every part; nil means slog.Default().
 	Logger *slog.Logger
+	// Secrets are the file's secret references, loaded and kept fresh by
+	// the caller (serve, dev); nil means each part that needs a secret
+	// reads it once (the CLI's readers of the trail).
+	Secrets *Secrets
 }
 
 // Path is where a path the file names is: p itself when absolute, under

@@ -30,6 +30,8 @@ type reloader struct {
 	// override, if set, applies the command line to each version of the
 	// file and returns its problems as they then stand (serveOptions).
 	override func(*config.File, error) error
+	// hup, if set, also runs on SIGHUP: the secrets are read again.
+	hup func(context.Context)
 }
 
 type fileStamp struct {
@@ -81,6 +83,9 @@ func (w *reloader) run(ctx context.Context, f *config.File) {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			if w.hup != nil {
+				w.hup(ctx)
+			}
 			w.reload(ctx, "SIGHUP")
 		case <-tick.C:
 			cur := stamps(w.watched())

@@ -164,6 +164,15 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) error {
 			return err
 		})
 	}
+	// Every secret reference is read, from its store: a secret serve could
+	// not read would refuse its start.
+	for _, nr := range f.SecretRefs() {
+		field := nr.Field
+		if field == "audit.dsn" && f.Audit.DSN.IsZero() {
+			field = "audit.dsn_file"
+		}
+		check(field, func() error { return readSecret(f, opts, nr.Field) })
+	}
 	if f.Audit.SigningKeyFile != "" {
 		check("audit.signing_key_file", func() error {
 			_, err := build.SigningKey(f, opts)
@@ -171,11 +180,6 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) error {
 		})
 	}
 	switch {
-	case f.Audit.Sink == "postgres" && f.Audit.DSNFile != "":
-		check("audit.dsn_file", func() error {
-			_, err := os.ReadFile(opts.Path(f.Audit.DSNFile))
-			return err
-		})
 	case f.Audit.Sink == "sqlite" && f.Audit.Path != "":
 		check("audit.path", func() error {
 			dir := filepath.Dir(opts.Path(f.Audit.Path))
@@ -202,9 +206,39 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) error {
 	return errors.Join(errs...)
 }
 
+// readSecret reads the secret at field once, from its store; the value is
+// dropped, and a pseudonym key must be one (at least 32 bytes).
+func readSecret(f *config.File, opts build.Options, field string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := build.NewSecrets(ctx, f, opts, nil)
+	if err != nil {
+		return err
+	}
+	sec := s.Field(field)
+	if err := sec.Refresh(ctx); err != nil {
+		return err
+	}
+	if field == "audit.key" {
+		_, err = build.Pseudonymizer(f, build.Options{Secrets: s})
+	}
+	return err
+}
+
 func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts build.Options) error {
-	var err error
-	stack := &gatewayStack{opts: opts, publicURL: f.Gateway.PublicURL, lambdaURL: f.Gateway.Lambda.Endpoint, log: e.log}
+	// Every secret is read before anything starts; one that cannot be
+	// read refuses the start, naming its reference.
+	sec, err := build.NewSecrets(ctx, f, opts, nil)
+	if err != nil {
+		return err
+	}
+	if err := sec.Set.Load(ctx); err != nil {
+		printProblems(e.stderr, err)
+		return exitError{code: 1}
+	}
+	go sec.Set.Run(ctx)
+	opts.Secrets = sec
+	stack := &gatewayStack{opts: opts, secrets: sec, publicURL: f.Gateway.PublicURL, lambdaURL: f.Gateway.Lambda.Endpoint, log: e.log}
 	if stack.client, err = build.CAClient(f.Gateway.Lambda.CAFile, opts); err != nil {
 		return fmt.Errorf("gateway.lambda.ca_file: %w", err)
 	}
@@ -258,6 +292,7 @@ func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts 
 	}
 	rl := &reloader{path: o.configPath, where: config.WhereServe, opts: opts, log: e.log, interval: time.Second,
 		override: o.override, // the listeners stay where they are
+		hup:      func(ctx context.Context) { sec.Set.Refresh(ctx) },
 		apply: func(ctx context.Context, f *config.File) error {
 			snap, err := stack.snapshot(ctx, f)
 			if err != nil {

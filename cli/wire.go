@@ -78,11 +78,12 @@ type gatewayStack struct {
 	issuer      *mint.Issuer // nil when no route or role needs it
 	broker      *creds.Broker
 	trail       *build.Trail
-	lambdaURL   string       // the Lambda endpoint; "" means AWS's
-	client      *http.Client // for the Lambda endpoint; nil means the SDK's
-	publicURL   string       // the gateway's, for metadata and targets
-	devIssuer   string       // the dev IdP's issuer ("" outside dev)
-	devUpstream string       // what upstream url "dev" names ("" outside dev)
+	secrets     *build.Secrets // the file's secret references, kept fresh; nil when none
+	lambdaURL   string         // the Lambda endpoint; "" means AWS's
+	client      *http.Client   // for the Lambda endpoint; nil means the SDK's
+	publicURL   string         // the gateway's, for metadata and targets
+	devIssuer   string         // the dev IdP's issuer ("" outside dev)
+	devUpstream string         // what upstream url "dev" names ("" outside dev)
 	log         *slog.Logger
 
 	mu       sync.Mutex
@@ -209,8 +210,13 @@ func (s *gatewayStack) newGateway(ctx context.Context, f *config.File) (*gateway
 		return nil, err
 	}
 	metrics := gateway.NewMetrics()
+	var ready func() error
+	if s.secrets != nil {
+		metrics.Register(s.secrets.Set.Collector())
+		ready = s.secrets.Set.Ready
+	}
 	gw, err := gateway.New(gateway.Config{
-		Snapshot: snap, PublicURL: s.publicURL, Metrics: metrics, Logger: s.log,
+		Snapshot: snap, PublicURL: s.publicURL, Metrics: metrics, Logger: s.log, Ready: ready,
 		MaxRequestBytes:   int64(f.Gateway.MaxRequestBytes),
 		ReadHeaderTimeout: f.Gateway.ReadHeaderTimeout, ReadTimeout: f.Gateway.ReadTimeout,
 	})

@@ -15,8 +15,13 @@ type Audit struct {
 	// <state dir>/audit.db. Required for sqlite under `gatehouse serve`.
 	Path string `yaml:"path,omitempty"`
 	// DSNFile is a file holding the PostgreSQL connection string (a
-	// secret: never written in this file or the environment).
+	// secret: never written in this file or the environment); the same
+	// as DSN: {file: ...}.
 	DSNFile string `yaml:"dsn_file,omitempty"`
+	// DSN is where the PostgreSQL connection string lives. A rotated
+	// value (a new password) is used for new connections from the next
+	// refresh on.
+	DSN SecretRef `yaml:"dsn,omitempty"`
 	// Mode is sync (the event is committed before the response leaves; the
 	// default) or async (batched; see docs/audit.md for the loss window).
 	Mode string `yaml:"mode"`
@@ -34,6 +39,10 @@ type Audit struct {
 	// KeyFile holds the pseudonym key (at least 32 bytes); "" in dev means
 	// <state dir>/audit-key, generated on first start.
 	KeyFile string `yaml:"key_file,omitempty"`
+	// Key is where the pseudonym key lives, as a secret reference (a
+	// binary key in a text store takes encoding: base64); KeyFile is the
+	// same as Key: {file: ...}.
+	Key SecretRef `yaml:"key,omitempty"`
 	// SigningKeyFile holds the PEM private key (Ed25519, ECDSA or RSA) that
 	// signs checkpoints; "" in dev means <state dir>/audit-signing.pem,
 	// generated on first start.
@@ -46,12 +55,20 @@ func (v *validator) audit(a *Audit) {
 	switch a.Sink {
 	case "sqlite", "jsonl":
 	case "postgres":
-		if a.DSNFile == "" {
-			v.add("audit.dsn_file", "is required for the postgres sink: a file holding the connection string")
+		if a.DSNFile == "" && a.DSN.IsZero() {
+			v.add("audit.dsn", "is required for the postgres sink: where the connection string lives (dsn_file: PATH, or dsn: a secret reference)")
 		}
 	default:
 		v.add("audit.sink", "%s: want sqlite, postgres or jsonl", short(a.Sink))
 	}
+	if a.DSNFile != "" && !a.DSN.IsZero() {
+		v.add("audit.dsn", "and audit.dsn_file both name the connection string: keep one")
+	}
+	v.secretRef("audit.dsn", a.DSN)
+	if a.KeyFile != "" && !a.Key.IsZero() {
+		v.add("audit.key", "and audit.key_file both name the pseudonym key: keep one")
+	}
+	v.secretRef("audit.key", a.Key)
 	if a.Mode != "sync" && a.Mode != "async" {
 		v.add("audit.mode", "%s: want sync or async", short(a.Mode))
 	}

@@ -23,6 +23,8 @@ type File struct {
 	Gateway Gateway `yaml:"gateway,omitempty"`
 	// Audit says where the audit trail goes.
 	Audit Audit `yaml:"audit,omitempty"`
+	// Secrets says how secret references are read and kept fresh.
+	Secrets Secrets `yaml:"secrets,omitempty"`
 	// Dev configures `gatehouse dev`; `gatehouse serve` ignores it.
 	Dev Dev `yaml:"dev,omitempty"`
 }

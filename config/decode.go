@@ -137,6 +137,16 @@ func (d *decoder) value(field string, n ast.Node, v reflect.Value) {
 		d.duration(field, n, v)
 		return
 	}
+	if v.Type() == secretRefType {
+		if _, ok := entries(n); !ok {
+			value := ""
+			if t := n.GetToken(); t != nil {
+				value = t.Value
+			}
+			d.add(where(n), field, "%s", inlineSecretMsg(value))
+			return
+		}
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		e := reflect.New(v.Type().Elem())

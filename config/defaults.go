@@ -31,6 +31,8 @@ const (
 // defaults are set; Parse calls it before Validate. It is idempotent and
 // leaves values it cannot default (such as a missing name) to Validate.
 func (f *File) ApplyDefaults() {
+	setDefault(&f.Secrets.RefreshInterval, DefaultSecretRefresh)
+	setDefault(&f.Secrets.MaxAge, DefaultSecretMaxAge)
 	a := &f.AuthN
 	setDefault(&a.MaxTokenBytes, DefaultMaxTokenBytes)
 	setDefault(&a.CacheEntries, DefaultCacheEntries)

@@ -52,8 +52,9 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 				MaxKeyAge:          24 * time.Hour,
 			}},
 		},
-		Audit: Audit{Sink: "sqlite", Mode: "sync", OnUnavailable: "fail_closed"},
-		Creds: Creds{Mode: ModeBroker, Duration: time.Hour, SessionTags: []string{"tenant", "kind", "agent"}, CacheEntries: 10000},
+		Audit:   Audit{Sink: "sqlite", Mode: "sync", OnUnavailable: "fail_closed"},
+		Secrets: Secrets{RefreshInterval: 5 * time.Minute, MaxAge: 24 * time.Hour},
+		Creds:   Creds{Mode: ModeBroker, Duration: time.Hour, SessionTags: []string{"tenant", "kind", "agent"}, CacheEntries: 10000},
 		Dev: Dev{
 			IDP:      IDP{Listen: "127.0.0.1:9443", TLS: new(true), TokenLifetime: time.Hour},
 			STS:      DevSTS{Listen: "127.0.0.1:9444"},

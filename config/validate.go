@@ -55,6 +55,7 @@ func (f *File) Validate() error {
 	v.creds(f)
 	v.gateway(f)
 	v.audit(&f.Audit)
+	v.secretsSection(&f.Secrets)
 	v.dev(&f.Dev)
 	v.devSTS(&f.Dev.STS)
 	v.devLambda(&f.Dev.Lambda)

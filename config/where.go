@@ -74,8 +74,8 @@ func (v *validator) serve(f *File) {
 	if a.Sink == "sqlite" && a.Path == "" {
 		v.add("audit.path", "is required for the sqlite sink: the trail's database file")
 	}
-	if a.KeyFile == "" {
-		v.add("audit.key_file", "is required: the pseudonym key (at least 32 random bytes), a file readable by gatehouse alone")
+	if a.KeyFile == "" && a.Key.IsZero() {
+		v.add("audit.key_file", "is required: the pseudonym key (at least 32 random bytes), a file readable by gatehouse alone (or audit.key: a secret reference)")
 	}
 	if a.SigningKeyFile == "" {
 		v.add("audit.signing_key_file", "is required: the PKCS#8 PEM key (Ed25519, ECDSA or RSA) that signs the trail's checkpoints")

@@ -90,6 +90,9 @@ type Config struct {
 	// Metrics, when set, are updated per request and served by
 	// AdminHandler at /metrics.
 	Metrics *Metrics
+	// Ready, if set, is asked by /readyz besides the pipeline (issuer
+	// keys): the secrets, for one. Its error is not shown to callers.
+	Ready func() error
 	// MaxResponseBytes bounds a buffered target response; 0 means 7 MiB.
 	MaxResponseBytes int
 	// MaxRequestBytes bounds a request body; 0 means 6 MiB. Larger bodies
@@ -320,7 +323,7 @@ func (g *Gateway) Handler() http.Handler {
 			w.Write([]byte("ok\n"))
 			return
 		case "/readyz":
-			ready(w, st.pl)
+			g.ready(w, st.pl, false)
 			return
 		}
 		// Host names are case-insensitive (and may end in a dot): match
@@ -345,17 +348,29 @@ func (g *Gateway) Handler() http.Handler {
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { ready(w, g.Pipeline()) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { g.ready(w, g.Pipeline(), true) })
 	if g.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", g.cfg.Metrics.handler())
 	}
 	return mux
 }
 
-func ready(w http.ResponseWriter, pl *pipeline.Pipeline) {
+// ready answers /readyz; detail (the admin listener) says what is not
+// ready, which the public listener does not tell callers.
+func (g *Gateway) ready(w http.ResponseWriter, pl *pipeline.Pipeline, detail bool) {
 	if !pl.Ready() {
 		http.Error(w, "issuer keys not loaded", http.StatusServiceUnavailable)
 		return
+	}
+	if g.cfg.Ready != nil {
+		if err := g.cfg.Ready(); err != nil {
+			msg := "not ready"
+			if detail {
+				msg = err.Error()
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
+			return
+		}
 	}
 	w.Write([]byte("ok\n"))
 }

@@ -65,6 +65,10 @@ func (m *Metrics) WatchBroker(stats func() creds.Stats) {
 	})
 }
 
+// Register exports the metrics of another part (such as the secrets'
+// ages and refresh failures).
+func (m *Metrics) Register(c prometheus.Collector) { m.registry.MustRegister(c) }
+
 // WatchCounter exports one more counter read from f, such as the identity
 // assertion cache's hits.
 func (m *Metrics) WatchCounter(name, help string, f func() int64) {

@@ -19,6 +19,11 @@ type Config struct {
 	// DSN is a PostgreSQL connection string (URL or key=value), as pgx
 	// parses it: postgres://user@host:5432/db?sslmode=verify-full.
 	DSN string
+	// CurrentDSN, if set, is asked for the connection string before each
+	// new connection: a rotated password (a secret refreshed in its
+	// store) is used from the next connection on, while connections
+	// already open finish their work. An error fails that connection.
+	CurrentDSN func() (string, error)
 	// Schema holds the tables; "" means "public". Open creates it if needed.
 	Schema string
 }
@@ -56,6 +61,25 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Schema == "" {
 		cfg.Schema = "public"
 	}
+	if cfg.CurrentDSN != nil {
+		pc.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+			dsn, err := cfg.CurrentDSN()
+			if err != nil {
+				return fmt.Errorf("postgres: connection string: %w", err)
+			}
+			if dsn == cfg.DSN {
+				return nil
+			}
+			// Parse errors of a connection string may quote it: say only
+			// that it is unreadable.
+			next, err := pgx.ParseConfig(dsn)
+			if err != nil {
+				return errors.New("postgres: the rotated connection string cannot be parsed")
+			}
+			*cc = *next
+			return nil
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -72,6 +96,12 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	return s, nil
 }
+
+// Reconnect moves the pool to the current connection string (Config's
+// CurrentDSN): idle connections close now, busy ones when their work is
+// done, and every new one is opened with the rotated string. Nothing in
+// flight fails.
+func (s *Sink) Reconnect() { s.pool.Reset() }
 
 func (s *Sink) migrate(ctx context.Context, schema string) error {
 	sc := pgx.Identifier{schema}.Sanitize()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
@@ -125,5 +126,61 @@ func TestOpenTwice(t *testing.T) {
 	rep, err := audit.Verify(t.Context(), open(t, schema), key.Public())
 	if err != nil || len(rep.Chains) != 2 || rep.Events != 10 {
 		t.Fatalf("Verify = %+v, %v; want 10 events in 2 chains", rep, err)
+	}
+}
+
+// TestRotatedDSN: after the connection string changes (a rotated password
+// in a secret store; here the application name, which the trust-auth test
+// database shows), Reconnect moves the pool to it without failing work.
+func TestRotatedDSN(t *testing.T) {
+	base := dsn(t)
+	with := func(app string) string {
+		sep := "?"
+		if strings.Contains(base, "?") {
+			sep = "&"
+		}
+		return base + sep + "application_name=" + app
+	}
+	schema := newSchema(t)
+	var current atomic.Value
+	current.Store(with("gatehouse-first"))
+	s, err := postgres.Open(t.Context(), postgres.Config{DSN: current.Load().(string), Schema: schema,
+		CurrentDSN: func() (string, error) { return current.Load().(string), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	raw, err := pgx.Connect(t.Context(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close(context.Background())
+	count := func(app string) int {
+		var n int
+		if err := raw.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := s.Checkpoints(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if count("gatehouse-first") == 0 {
+		t.Fatal("no connection under the first string")
+	}
+	current.Store(with("gatehouse-second"))
+	s.Reconnect()
+	if _, err := s.Checkpoints(t.Context()); err != nil {
+		t.Fatalf("first use after the rotation: %v", err)
+	}
+	if count("gatehouse-second") == 0 || count("gatehouse-first") != 0 {
+		t.Errorf("after Reconnect: %d connections under the new string, %d under the old", count("gatehouse-second"), count("gatehouse-first"))
+	}
+	// A string that no longer parses fails new connections, and says so
+	// without quoting it.
+	current.Store("postgres://u:hunter2@[bad")
+	s.Reconnect()
+	if _, err := s.Checkpoints(t.Context()); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("unparseable rotated string: %v", err)
 	}
 }

@@ -1,0 +1,180 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/secrets"
+)
+
+// Secrets are the file's secret references as one secrets.Set, each
+// reachable by the field that names it. Nothing is read until Set.Load.
+type Secrets struct {
+	Set     *secrets.Set
+	byField map[string]*secrets.Secret
+}
+
+// Field returns the secret the field names (audit.key, audit.dsn), or nil
+// if the file names none there.
+func (s *Secrets) Field(field string) *secrets.Secret {
+	if s == nil {
+		return nil
+	}
+	return s.byField[field]
+}
+
+// SecretClients are the store clients' credentials when the defaults (the
+// AWS SDK's and azidentity's default chains) are not the right ones: under
+// `gatehouse dev`, sessions of its local STS and tokens of its IdP.
+type SecretClients struct {
+	AWS   aws.CredentialsProvider
+	Azure azcore.TokenCredential
+}
+
+// NewSecrets builds the Set of the file's references with the clients
+// they need (one Secrets Manager client per region, one Key Vault client
+// per vault). sc may be nil.
+func NewSecrets(ctx context.Context, f *config.File, o Options, sc *SecretClients) (*Secrets, error) {
+	set := secrets.New(secrets.Config{RefreshInterval: f.Secrets.RefreshInterval, MaxAge: f.Secrets.MaxAge, Logger: o.Logger})
+	out := &Secrets{Set: set, byField: map[string]*secrets.Secret{}}
+	if sc == nil {
+		sc = &SecretClients{}
+	}
+	sm := map[string]*secretsmanager.Client{}
+	kv := map[string]*azsecrets.Client{}
+	for _, nr := range f.SecretRefs() {
+		r := nr.Ref
+		var src secrets.Source
+		switch {
+		case r.File != "":
+			src = secrets.FileSource{Path: o.path(r.File), Name: r.File}
+		case r.AWSSecretsManager != nil:
+			a := r.AWSSecretsManager
+			region := secretRegion(f, a.SecretID)
+			c := sm[region]
+			if c == nil {
+				var err error
+				if c, err = secretsManagerClient(ctx, f, o, region, sc.AWS); err != nil {
+					return nil, fmt.Errorf("%s: %w", nr.Field, err)
+				}
+				sm[region] = c
+			}
+			src = secrets.AWSSource{Client: c, SecretID: a.SecretID, Stage: a.VersionStage, JSONKey: a.JSONKey}
+		case r.AzureKeyVault != nil:
+			a := r.AzureKeyVault
+			c := kv[a.Vault]
+			if c == nil {
+				var err error
+				if c, err = keyVaultClient(f, o, a.Vault, sc.Azure); err != nil {
+					return nil, fmt.Errorf("%s: %w", nr.Field, err)
+				}
+				kv[a.Vault] = c
+			}
+			src = secrets.AzureSource{Client: keyVault{c}, Vault: a.Vault, Name: a.Name, Version: a.Version}
+		default:
+			continue
+		}
+		out.byField[nr.Field] = set.Add(src, secrets.Encoding(r.Encoding))
+	}
+	return out, nil
+}
+
+// secretRegion is a secret's region: that of its ARN, else
+// secrets.aws.region, else creds.sts.region's resolution.
+func secretRegion(f *config.File, id string) string {
+	if strings.HasPrefix(id, "arn:") {
+		if parts := strings.Split(id, ":"); len(parts) > 3 && parts[3] != "" {
+			return parts[3]
+		}
+	}
+	if f.Secrets.AWS.Region != "" {
+		return f.Secrets.AWS.Region
+	}
+	return Region(f)
+}
+
+func secretsManagerClient(ctx context.Context, f *config.File, o Options, region string, creds aws.CredentialsProvider) (*secretsmanager.Client, error) {
+	cfg, err := AWS(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		cfg.Credentials = aws.NewCredentialsCache(creds)
+	}
+	hc, err := CAClient(f.Secrets.AWS.CAFile, o)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.aws.ca_file: %w", err)
+	}
+	return secretsmanager.NewFromConfig(cfg, func(so *secretsmanager.Options) {
+		so.Region = region
+		if f.Secrets.AWS.Endpoint != "" {
+			so.BaseEndpoint = aws.String(f.Secrets.AWS.Endpoint)
+		}
+		if hc != nil {
+			so.HTTPClient = hc
+		}
+	}), nil
+}
+
+func keyVaultClient(f *config.File, o Options, vault string, cred azcore.TokenCredential) (*azsecrets.Client, error) {
+	hc, err := CAClient(f.Secrets.Azure.CAFile, o)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.azure.ca_file: %w", err)
+	}
+	var opts azcore.ClientOptions
+	if hc != nil {
+		opts.Transport = hc
+	}
+	if cred == nil {
+		if cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts}); err != nil {
+			return nil, fmt.Errorf("azure credentials: %w", err)
+		}
+	}
+	return azsecrets.NewClient(vault, cred, &azsecrets.ClientOptions{
+		ClientOptions: opts,
+		// The SDK checks that a vault's challenge names a resource under
+		// the vault's own domain; a vault on a loopback address (the local
+		// one of `gatehouse dev`) has none.
+		DisableChallengeResourceVerification: loopbackURL(vault),
+	})
+}
+
+func loopbackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Hostname(), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
+}
+
+// keyVault adapts the Azure SDK's client to secrets.KeyVaultAPI.
+type keyVault struct{ c *azsecrets.Client }
+
+func (k keyVault) GetSecret(ctx context.Context, name, version string) (string, string, error) {
+	resp, err := k.c.GetSecret(ctx, name, version, nil)
+	if err != nil {
+		return "", "", err
+	}
+	ver := ""
+	if resp.ID != nil {
+		ver = resp.ID.Version()
+	}
+	if resp.Value == nil {
+		return "", ver, fmt.Errorf("Key Vault returned no value")
+	}
+	return *resp.Value, ver, nil
+}

@@ -1,0 +1,249 @@
+package config
+
+import (
+	"net/url"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// SecretRef says where a secret lives, never what it is: exactly one of
+// File, AWSSecretsManager and AzureKeyVault. The configuration (and so
+// `--print-config`, logs and errors) holds only the reference; the value is
+// read at start and refreshed on the `secrets:` schedule.
+//
+// A scalar where a SecretRef belongs is refused with its file and line: a
+// secret is never written in the file, nor taken from the environment.
+type SecretRef struct {
+	// File is a file readable by gatehouse alone (relative to the
+	// configuration file's directory, or starting with "~/").
+	File string `yaml:"file,omitempty"`
+	// AWSSecretsManager is a secret of AWS Secrets Manager.
+	AWSSecretsManager *AWSSecret `yaml:"aws_secrets_manager,omitempty"`
+	// AzureKeyVault is a secret of Azure Key Vault.
+	AzureKeyVault *AzureSecret `yaml:"azure_key_vault,omitempty"`
+	// Encoding is how the stored value becomes the secret's bytes: raw
+	// (the default: as stored) or base64 (standard or URL alphabet,
+	// padded or not), for binary keys kept in a text-only store.
+	Encoding string `yaml:"encoding,omitempty"`
+}
+
+// AWSSecret locates a secret of AWS Secrets Manager.
+type AWSSecret struct {
+	// SecretID is the secret's name or ARN; required.
+	SecretID string `yaml:"secret_id"`
+	// JSONKey, when set, takes the value of that top-level key of a JSON
+	// secret string (as the console's key/value secrets store them).
+	JSONKey string `yaml:"json_key,omitempty"`
+	// VersionStage is the stage read; "" means AWSCURRENT.
+	VersionStage string `yaml:"version_stage,omitempty"`
+}
+
+// AzureSecret locates a secret of Azure Key Vault.
+type AzureSecret struct {
+	// Vault is the vault's URL, such as https://contoso.vault.azure.net;
+	// required.
+	Vault string `yaml:"vault"`
+	// Name is the secret's name; required.
+	Name string `yaml:"name"`
+	// Version pins one version; "" means the latest enabled one, which a
+	// refresh follows.
+	Version string `yaml:"version,omitempty"`
+}
+
+// IsZero reports whether no source is set.
+func (r SecretRef) IsZero() bool {
+	return r.File == "" && r.AWSSecretsManager == nil && r.AzureKeyVault == nil
+}
+
+// String names the reference, never a value: for logs, errors and metric
+// labels.
+func (r SecretRef) String() string {
+	switch {
+	case r.File != "":
+		return "file:" + r.File
+	case r.AWSSecretsManager != nil:
+		s := "aws-secretsmanager:" + r.AWSSecretsManager.SecretID
+		if r.AWSSecretsManager.JSONKey != "" {
+			s += "#" + r.AWSSecretsManager.JSONKey
+		}
+		if r.AWSSecretsManager.VersionStage != "" {
+			s += "@" + r.AWSSecretsManager.VersionStage
+		}
+		return s
+	case r.AzureKeyVault != nil:
+		s := "azure-keyvault:" + strings.TrimRight(r.AzureKeyVault.Vault, "/") + "/secrets/" + r.AzureKeyVault.Name
+		if r.AzureKeyVault.Version != "" {
+			s += "/" + r.AzureKeyVault.Version
+		}
+		return s
+	}
+	return "none"
+}
+
+// Secrets is the `secrets:` section: how secret references are read and
+// kept fresh.
+type Secrets struct {
+	// RefreshInterval is how often every referenced secret is read again
+	// (a rotated value is used from its next use on); 0 means 5m. Allowed:
+	// 10s to 24h. SIGHUP refreshes at once.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// MaxAge bounds how long the last good value is used while its store
+	// cannot be reached; past it the secret is unavailable (and
+	// /readyz says so) rather than stale without bound. 0 means 24h;
+	// at least RefreshInterval.
+	MaxAge time.Duration `yaml:"max_age"`
+	// AWS is how AWS Secrets Manager is reached: with the AWS SDK's
+	// default credential chain, in creds.sts.region unless Region says.
+	AWS SecretsAWS `yaml:"aws,omitempty"`
+	// Azure is how Azure Key Vault is reached: with azidentity's default
+	// credential chain (workload identity, managed identity, Azure CLI).
+	Azure SecretsAzure `yaml:"azure,omitempty"`
+}
+
+// SecretsAWS says how AWS Secrets Manager is reached.
+type SecretsAWS struct {
+	// Region is the Secrets Manager region; "" means that of a secret's
+	// ARN, else creds.sts.region.
+	Region string `yaml:"region,omitempty"`
+	// Endpoint overrides the Secrets Manager URL (a VPC endpoint, or the
+	// local one of `gatehouse dev`); https, or http on loopback.
+	Endpoint string `yaml:"endpoint,omitempty"`
+	// CAFile adds CA certificates (PEM) to trust at Endpoint.
+	CAFile string `yaml:"ca_file,omitempty"`
+}
+
+// SecretsAzure says how Azure Key Vault is reached.
+type SecretsAzure struct {
+	// CAFile adds CA certificates (PEM) to trust at the vaults.
+	CAFile string `yaml:"ca_file,omitempty"`
+}
+
+// Defaults of the secrets section.
+const (
+	DefaultSecretRefresh = 5 * time.Minute
+	DefaultSecretMaxAge  = 24 * time.Hour
+)
+
+var (
+	secretRefType = reflect.TypeFor[SecretRef]()
+	stageRE       = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,256}$`)
+	kvNameRE      = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
+	kvVersionRE   = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+)
+
+// inlineSecretMsg is the problem of a scalar where a SecretRef belongs.
+func inlineSecretMsg(value string) string {
+	how := "a secret is never written in the configuration"
+	if strings.HasPrefix(value, "$") || strings.HasPrefix(strings.ToLower(value), "env:") {
+		how = "a secret is never taken from the environment"
+	}
+	return how + ": name where it lives, as file: PATH, aws_secrets_manager: {secret_id: ...} or azure_key_vault: {vault: URL, name: ...}"
+}
+
+// secretRef checks one reference at field; required says whether it must
+// be set.
+func (v *validator) secretRef(field string, r SecretRef) {
+	n := 0
+	if r.File != "" {
+		n++
+	}
+	if a := r.AWSSecretsManager; a != nil {
+		n++
+		q := field + ".aws_secrets_manager"
+		switch {
+		case a.SecretID == "":
+			v.add(q+".secret_id", "is required: the secret's name or ARN")
+		case strings.HasPrefix(a.SecretID, "arn:") && !strings.HasPrefix(a.SecretID, "arn:aws"):
+			v.add(q+".secret_id", "%s: want a Secrets Manager ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) or a name", short(a.SecretID))
+		case strings.HasPrefix(a.SecretID, "arn:") && !strings.Contains(a.SecretID, ":secretsmanager:"):
+			v.add(q+".secret_id", "%s: not a Secrets Manager ARN", short(a.SecretID))
+		}
+		if a.VersionStage != "" && !stageRE.MatchString(a.VersionStage) {
+			v.add(q+".version_stage", "%s: want a stage label such as AWSCURRENT or AWSPREVIOUS", short(a.VersionStage))
+		}
+	}
+	if a := r.AzureKeyVault; a != nil {
+		n++
+		q := field + ".azure_key_vault"
+		if a.Vault == "" {
+			v.add(q+".vault", "is required: the vault's URL, such as https://contoso.vault.azure.net")
+		} else if msg := checkURL(a.Vault, urlRules{localHTTP: true, noQuery: true}); msg != "" {
+			v.add(q+".vault", "%s", msg)
+		} else if u, _ := url.Parse(a.Vault); strings.Trim(u.Path, "/") != "" {
+			v.add(q+".vault", "%s: want the vault's URL alone (https://NAME.vault.azure.net), with the secret in name", short(a.Vault))
+		}
+		if !kvNameRE.MatchString(a.Name) {
+			v.add(q+".name", "%s: want a Key Vault secret name (1 to 127 letters, digits and '-')", short(a.Name))
+		}
+		if a.Version != "" && !kvVersionRE.MatchString(a.Version) {
+			v.add(q+".version", "%s: want a version id (32 hexadecimal digits) or nothing for the latest", short(a.Version))
+		}
+	}
+	if n > 1 {
+		v.add(field, "names %d places: give exactly one of file, aws_secrets_manager and azure_key_vault", n)
+	}
+	switch r.Encoding {
+	case "", "raw", "base64":
+	default:
+		v.add(field+".encoding", "%s: want raw or base64", short(r.Encoding))
+	}
+}
+
+// secretsSection checks the `secrets:` section.
+func (v *validator) secretsSection(s *Secrets) {
+	if s.RefreshInterval < 10*time.Second || s.RefreshInterval > 24*time.Hour {
+		v.add("secrets.refresh_interval", "%s: want 10s to 24h", s.RefreshInterval)
+	}
+	if s.MaxAge < s.RefreshInterval {
+		v.add("secrets.max_age", "%s: want at least refresh_interval (%s)", s.MaxAge, s.RefreshInterval)
+	}
+	if s.AWS.Endpoint != "" {
+		if msg := checkURL(s.AWS.Endpoint, urlRules{localHTTP: true, noQuery: true}); msg != "" {
+			v.add("secrets.aws.endpoint", "%s", msg)
+		}
+	}
+	if s.AWS.CAFile != "" && s.AWS.Endpoint == "" {
+		v.add("secrets.aws.ca_file", "is only used with secrets.aws.endpoint")
+	}
+	if s.AWS.Region != "" && !regionRE.MatchString(s.AWS.Region) {
+		v.add("secrets.aws.region", "%s: want an AWS region such as eu-west-1", short(s.AWS.Region))
+	}
+}
+
+// SecretRefs lists every secret reference of the file with its field, in
+// the file's order; audit.dsn_file counts as audit.dsn: {file: ...} (its
+// rotations are followed too).
+func (f *File) SecretRefs() []NamedSecretRef {
+	var out []NamedSecretRef
+	add := func(field string, r SecretRef) {
+		if !r.IsZero() {
+			out = append(out, NamedSecretRef{Field: field, Ref: r})
+		}
+	}
+	add("audit.key", f.Audit.Key)
+	dsn := f.Audit.DSN
+	if dsn.IsZero() && f.Audit.DSNFile != "" && f.Audit.Sink == "postgres" {
+		dsn = SecretRef{File: f.Audit.DSNFile}
+	}
+	add("audit.dsn", dsn)
+	return out
+}
+
+// NamedSecretRef is a reference with the field that holds it.
+type NamedSecretRef struct {
+	Field string
+	Ref   SecretRef
+}
+
+// UsesAWSSecrets reports whether a reference names AWS Secrets Manager.
+func (f *File) UsesAWSSecrets() bool {
+	for _, r := range f.SecretRefs() {
+		if r.Ref.AWSSecretsManager != nil {
+			return true
+		}
+	}
+	return false
+}
