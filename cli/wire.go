@@ -211,12 +211,14 @@ func (s *gatewayStack) newGateway(ctx context.Context, f *config.File) (*gateway
 	}
 	metrics := gateway.NewMetrics()
 	var ready func() error
+	var admin map[string]http.Handler
 	if s.secrets != nil {
 		metrics.Register(s.secrets.Set.Collector())
 		ready = s.secrets.Set.Ready
+		admin = secretsAdmin(s.secrets.Set)
 	}
 	gw, err := gateway.New(gateway.Config{
-		Snapshot: snap, PublicURL: s.publicURL, Metrics: metrics, Logger: s.log, Ready: ready,
+		Snapshot: snap, PublicURL: s.publicURL, Metrics: metrics, Logger: s.log, Ready: ready, Admin: admin,
 		MaxRequestBytes:   int64(f.Gateway.MaxRequestBytes),
 		ReadHeaderTimeout: f.Gateway.ReadHeaderTimeout, ReadTimeout: f.Gateway.ReadTimeout,
 	})

@@ -61,6 +61,9 @@ func (v *validator) audit(a *Audit) {
 	default:
 		v.add("audit.sink", "%s: want sqlite, postgres or jsonl", short(a.Sink))
 	}
+	if a.Sink != "postgres" && (a.DSNFile != "" || !a.DSN.IsZero()) {
+		v.add("audit.dsn", "is only used by the postgres sink (sink is %s)", short(a.Sink))
+	}
 	if a.DSNFile != "" && !a.DSN.IsZero() {
 		v.add("audit.dsn", "and audit.dsn_file both name the connection string: keep one")
 	}

@@ -93,6 +93,9 @@ type Config struct {
 	// Ready, if set, is asked by /readyz besides the pipeline (issuer
 	// keys): the secrets, for one. Its error is not shown to callers.
 	Ready func() error
+	// Admin are more handlers of the admin listener, by ServeMux pattern
+	// (such as "POST /secrets/refresh"); never on the public listener.
+	Admin map[string]http.Handler
 	// MaxResponseBytes bounds a buffered target response; 0 means 7 MiB.
 	MaxResponseBytes int
 	// MaxRequestBytes bounds a request body; 0 means 6 MiB. Larger bodies
@@ -351,6 +354,9 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { g.ready(w, g.Pipeline(), true) })
 	if g.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", g.cfg.Metrics.handler())
+	}
+	for pattern, h := range g.cfg.Admin {
+		mux.Handle(pattern, h)
 	}
 	return mux
 }

@@ -14,20 +14,10 @@ import (
 // called once, from New, with New's context. Its error must not contain the
 // secret.
 //
-// SecretFile reads a file. Any other store plugs in as a function; for AWS
-// Secrets Manager, with the SDK's secretsmanager client (not a dependency of
-// this module):
-//
-//	func(ctx context.Context) ([]byte, error) {
-//		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
-//		if err != nil {
-//			return nil, err
-//		}
-//		return out.SecretBinary, nil
-//	}
-//
-// The execution role then needs secretsmanager:GetSecretValue on that
-// secret (and kms:Decrypt on its key, if it is a customer-managed one).
+// SecretFile reads a file; SecretsManager reads AWS Secrets Manager (the
+// execution role then needs secretsmanager:GetSecretValue on that secret,
+// and kms:Decrypt on its key if it is a customer-managed one). Any other
+// store plugs in as a function.
 type Secret func(ctx context.Context) ([]byte, error)
 
 // maxSecretBytes bounds what SecretFile reads.

@@ -160,6 +160,8 @@ func build(ctx context.Context, f *config.File, opts Options) (lambdaauth.Config
 	cfg.Audit = lambdaauth.Audit{Claims: a.Claims, Mode: audit.Mode(a.Mode), Replica: a.Replica, PseudonymKey: opts.PseudonymKey, SigningKey: opts.SigningKey}
 	if err := opts.keyProblem(f); err != nil {
 		errs = append(errs, err)
+	} else if cfg.Audit.PseudonymKey == nil && !a.Key.IsZero() {
+		cfg.Audit.PseudonymKey = referencedSecret(f, bo, "audit.key")
 	} else if cfg.Audit.PseudonymKey == nil {
 		cfg.Audit.PseudonymKey = lambdaauth.SecretFile(bo.Path(a.KeyFile))
 	}
@@ -204,10 +206,27 @@ func build(ctx context.Context, f *config.File, opts Options) (lambdaauth.Config
 // keyProblem says that no pseudonym key is named, neither by the file nor
 // by code.
 func (o Options) keyProblem(f *config.File) error {
-	if o.PseudonymKey == nil && f.Audit.KeyFile == "" {
-		return errors.New("audit.key_file: is required: the pseudonym key, a file in the deployment package or on a mounted volume (or Options.PseudonymKey)")
+	if o.PseudonymKey == nil && f.Audit.KeyFile == "" && f.Audit.Key.IsZero() {
+		return errors.New("audit.key_file: is required: the pseudonym key, a file in the deployment package or on a mounted volume, or audit.key: a reference to AWS Secrets Manager (or Options.PseudonymKey)")
 	}
 	return nil
+}
+
+// referencedSecret reads the secret reference at field when the Guard
+// asks (once, at init), with the function's own AWS credentials (its
+// execution role) or Azure identity.
+func referencedSecret(f *config.File, bo buildpkg.Options, field string) lambdaauth.Secret {
+	return func(ctx context.Context) ([]byte, error) {
+		s, err := buildpkg.NewSecrets(ctx, f, bo, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Set.Load(ctx); err != nil {
+			return nil, err
+		}
+		v, err := s.Field(field).Get()
+		return v.Bytes, err
+	}
 }
 
 func buildOptions(o Options) buildpkg.Options {

@@ -242,9 +242,13 @@ func (sec *Secret) Refresh(ctx context.Context) error {
 	sec.mu.Lock()
 	if err != nil {
 		sec.lastErr, sec.failures = err, sec.failures+1
-		kept := sec.cur.Version
+		kept, had := sec.cur.Version, sec.cur.Bytes != nil
 		sec.mu.Unlock()
-		cfg.Logger.Warn("secrets: refresh failed; the last good value stays in use", "secret", sec.src.String(), "version", kept, "error", err)
+		if had {
+			cfg.Logger.Warn("secrets: refresh failed; the last good value stays in use", "secret", sec.src.String(), "version", kept, "error", err)
+		} else {
+			cfg.Logger.Warn("secrets: read failed", "secret", sec.src.String(), "error", err)
+		}
 		return fmt.Errorf("secret %s: %w", sec.src, err)
 	}
 	first := sec.cur.Bytes == nil
