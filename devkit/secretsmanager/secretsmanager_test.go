@@ -409,11 +409,9 @@ func TestAccessDenied(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
-			var ad interface{ ErrorMessage() string }
 			if msg := wantAPIError(t, err, "AccessDeniedException"); msg != tc.reason {
 				t.Errorf("message:\n got %s\nwant %s", msg, tc.reason)
 			}
-			_ = ad
 		})
 	}
 	// Reading an unknown secret the policy covers: not found.
@@ -431,7 +429,7 @@ func TestAuthentication(t *testing.T) {
 	in := &sm.ListSecretsInput{}
 
 	wrongSecret := good
-	wrongSecret.SecretAccessKey = "x" + good.SecretAccessKey[1:]
+	wrongSecret.SecretAccessKey += "x"
 	_, err := f.client(wrongSecret).ListSecrets(ctx, in)
 	wantAPIError(t, err, "InvalidSignatureException")
 
