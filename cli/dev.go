@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/devkit/devca"
 	"github.com/gatehouse-dev/gatehouse/devkit/idp"
 	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
+	devsm "github.com/gatehouse-dev/gatehouse/devkit/secretsmanager"
 	devsts "github.com/gatehouse-dev/gatehouse/devkit/sts"
 	"github.com/gatehouse-dev/gatehouse/devkit/upstream"
 	"github.com/gatehouse-dev/gatehouse/gateway"
@@ -290,7 +291,12 @@ func (l *devLoop) startSTS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l.st.serve(l.stsSrv.Handler(), stsLn)
+	sm, err := devsm.New(devsm.Config{Account: stsCfg.AccountID, Region: stsCfg.Region, STS: l.stsSrv,
+		StateFile: filepath.Join(l.opts.StateDir, "secretsmanager.json"), Logger: l.e.log})
+	if err != nil {
+		return fmt.Errorf("local Secrets Manager: %w", err)
+	}
+	l.st.serve(awsServices(l.stsSrv.Handler(), map[string]http.Handler{"secretsmanager": sm.Handler()}), stsLn)
 	l.ep.STS = stsURL
 	awsCfg, err := build.AWS(ctx, l.f)
 	if err != nil {

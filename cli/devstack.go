@@ -168,6 +168,7 @@ func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Cl
 	expand := strings.NewReplacer("${gatehouse_issuer}", strings.TrimPrefix(issuerURL, "https://"), "${idp_issuer}", strings.TrimPrefix(idpIssuer, "https://"))
 	seen := map[string]bool{}
 	add := func(arn string, trust []byte, invoke []string) error {
+		var policy []byte
 		acct := build.ARNAccount(arn)
 		if cfg.AccountID == "" {
 			cfg.AccountID = acct
@@ -181,12 +182,15 @@ func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Cl
 			if o.Invoke != nil {
 				invoke = o.Invoke
 			}
+			if o.Policy != "" {
+				policy = []byte(expand.Replace(o.Policy))
+			}
 		}
 		if trust == nil {
 			return nil
 		}
 		seen[arn] = true
-		cfg.Roles = append(cfg.Roles, devsts.Role{Name: build.RoleName(arn), TrustPolicy: trust, Invoke: invoke})
+		cfg.Roles = append(cfg.Roles, devsts.Role{Name: build.RoleName(arn), TrustPolicy: trust, Invoke: invoke, Policy: policy})
 		return nil
 	}
 	for _, r := range append(f.CredsRoles(), execRoles(f)...) {
@@ -249,4 +253,21 @@ func devAudiences(f *config.File) []string {
 		}
 	}
 	return out
+}
+
+// awsServices serves the local AWS services on one endpoint: those of the
+// AWS JSON protocol by the service prefix of their X-Amz-Target header
+// (secretsmanager.GetSecretValue), STS (the Query protocol) otherwise. An
+// SDK reaches each with the same endpoint URL.
+func awsServices(stsHandler http.Handler, jsonServices map[string]http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if target := r.Header.Get("X-Amz-Target"); target != "" {
+			service, _, _ := strings.Cut(target, ".")
+			if h := jsonServices[service]; h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		stsHandler.ServeHTTP(w, r)
+	})
 }

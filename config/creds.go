@@ -98,6 +98,11 @@ type DevSTSRole struct {
 	// Invoke lists the functions the role may invoke; nil keeps the
 	// derived list.
 	Invoke []string `yaml:"invoke,omitempty"`
+	// Policy is the role's identity (permission) policy JSON for the
+	// local AWS services beside the local STS (Secrets Manager, KMS):
+	// Allow and Deny statements of actions on resource ARNs, with * and ?
+	// wildcards, without conditions. "" allows none of them.
+	Policy string `yaml:"policy,omitempty"`
 }
 
 var credTagNames = map[string]bool{"tenant": true, "kind": true, "agent": true, "app": true, "groups": true}

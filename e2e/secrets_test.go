@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/jackc/pgx/v5"
+)
+
+// secretsRole is a role of the local STS that may manage gatehouse's
+// secrets in the local Secrets Manager: assumed with an app token of the
+// development IdP, as a deployment pipeline would.
+const secretsRole = `      - arn: arn:aws:iam::000000000000:role/gatehouse-secrets
+        trust_policy: |
+          {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Federated": "arn:aws:iam::000000000000:oidc-provider/${idp_issuer}"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {"${idp_issuer}:aud": "68e96204-b89d-4992-9e0e-90cc31a67403"}}}]}
+        policy: |
+          {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "secretsmanager:*",
+            "Resource": "arn:aws:secretsmanager:*:000000000000:secret:gatehouse/*"}]}
+`
+
+// TestSecretsRotation: serve takes its audit database's connection string
+// and its pseudonym key from Secrets Manager (the local one of `gatehouse
+// dev`, through the AWS SDK's credential chain). While requests run, the
+// connection string is rotated in the store and serve is told to refresh:
+// no request fails, new connections use the new string, the trail
+// verifies across the rotation, and no secret value shows in what serve
+// writes.
+func TestSecretsRotation(t *testing.T) {
+	baseDSN := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if baseDSN == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	ctx := t.Context()
+	dsnFor := newDatabase(t, baseDSN)
+
+	// gatehouse dev, with a role that may manage gatehouse/* secrets.
+	cfg, _, _ := run(t, "", "dev", "--print-config")
+	cfg = strings.Replace(cfg, "  sts:\n    listen: 127.0.0.1:9444\n    roles:\n", "  sts:\n    listen: 127.0.0.1:9444\n    roles:\n"+secretsRole, 1)
+	if !strings.Contains(cfg, "gatehouse-secrets") {
+		t.Fatal("could not add the secrets role to dev.sts.roles")
+	}
+	dir := t.TempDir()
+	devPath := filepath.Join(dir, "dev.yaml")
+	os.WriteFile(devPath, []byte(cfg), 0o600)
+	state := filepath.Join(dir, "state")
+	d := startDevConfig(t, state, devPath)
+
+	// A deployment's credentials: web identity with an app token.
+	caPEM, _ := os.ReadFile(d.ready.CAFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	appToken := token(t, state, "--config", devPath, "--client", "report-agent")
+	stsClient := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(d.ready.STS), HTTPClient: hc})
+	provider := stscreds.NewWebIdentityRoleProvider(stsClient, "arn:aws:iam::000000000000:role/gatehouse-secrets", staticToken(appToken))
+	awsCreds, err := provider.Retrieve(ctx)
+	if err != nil {
+		t.Fatalf("assuming the secrets role: %v", err)
+	}
+	sm := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(d.ready.STS), HTTPClient: hc,
+		Credentials: aws.NewCredentialsCache(provider)})
+	key := make([]byte, 32)
+	rand.Read(key)
+	firstDSN, secondDSN := dsnFor("gatehouse-first"), dsnFor("gatehouse-second")
+	for name, value := range map[string]string{"gatehouse/audit-dsn": firstDSN, "gatehouse/audit-key": base64.StdEncoding.EncodeToString(key)} {
+		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)}); err != nil {
+			t.Fatalf("CreateSecret %s: %v", name, err)
+		}
+	}
+
+	// serve, configured by init --dev, with its audit secrets in the store.
+	gh := filepath.Join(dir, "gh")
+	addr := freePort(t)
+	if out, errOut, code := run(t, "", "init", "--dev", "--state-dir", state, "--dir", gh, "--gateway-listen", addr); code != 0 {
+		t.Fatalf("init --dev: %s%s", out, errOut)
+	}
+	path := filepath.Join(gh, "gatehouse.yaml")
+	b, _ := os.ReadFile(path)
+	serveCfg := strings.NewReplacer(
+		"  sink: sqlite\n", "  sink: postgres\n",
+		"  path: audit.db\n", "  dsn:\n    aws_secrets_manager: {secret_id: gatehouse/audit-dsn}\n",
+		"  key_file: keys/audit-key\n", "  key:\n    aws_secrets_manager: {secret_id: gatehouse/audit-key}\n    encoding: base64\n",
+		"secrets:\n  refresh_interval: 5m\n", fmt.Sprintf("secrets:\n  refresh_interval: 1h\n  aws:\n    endpoint: %s\n    ca_file: %s\n", d.ready.STS, d.ready.CAFile),
+	).Replace(string(b))
+	if !strings.Contains(serveCfg, "endpoint: "+d.ready.STS+"\n    ca_file") || !strings.Contains(serveCfg, "gatehouse/audit-dsn") {
+		t.Fatalf("could not point serve's audit secrets at the store:\n%s", serveCfg)
+	}
+	os.WriteFile(path, []byte(serveCfg), 0o600)
+	awsEnv := []string{"AWS_ACCESS_KEY_ID=" + awsCreds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + awsCreds.SecretAccessKey,
+		"AWS_SESSION_TOKEN=" + awsCreds.SessionToken, "AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	withEnv := func(args ...string) (string, string, int) {
+		t.Helper()
+		for _, kv := range awsEnv {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+		}
+		return run(t, "", args...)
+	}
+	if out, errOut, code := withEnv("serve", "--check", "--config", path); code != 0 {
+		t.Fatalf("serve --check: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, _, code := withEnv("secrets", "check", "--config", path); code != 0 || !strings.Contains(out, "aws-secretsmanager:gatehouse/audit-dsn") {
+		t.Fatalf("secrets check: exit %d\n%s", code, out)
+	}
+	readyPath := filepath.Join(dir, "serve-ready.json")
+	base, stderr := startServeArgs(t, awsEnv, "serve", "--config", path, "--admin-listen", "127.0.0.1:0", "--ready-file", readyPath)
+	var ready struct{ Admin string }
+	rb, _ := os.ReadFile(readyPath)
+	json.Unmarshal(rb, &ready)
+
+	// Bounded load while the string rotates.
+	alice := token(t, state, "--user", "alice")
+	c := &http.Client{Timeout: 30 * time.Second}
+	var ok, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := call(t, c, "GET", base+"/whoami", alice, "")
+				if r.status == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+					t.Logf("request failed: %d %s", r.status, r.body)
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("gatehouse/audit-dsn"), SecretString: aws.String(secondDSN)}); err != nil {
+		t.Fatalf("rotating the connection string: %v", err)
+	}
+	out, errOut, code := run(t, "", "secrets", "refresh", "--admin", ready.Admin)
+	if code != 0 {
+		t.Errorf("secrets refresh: exit %d\n%s%s", code, out, errOut)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() < 10 {
+		t.Errorf("under rotation: %d requests answered 200, %d failed; want none failed", ok.Load(), failed.Load())
+	}
+
+	// New connections carry the new string; none is left on the old.
+	conn, err := pgx.Connect(ctx, baseDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	count := func(app string) (n int) {
+		conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
+		return n
+	}
+	if count("gatehouse-second") == 0 || count("gatehouse-first") != 0 {
+		t.Errorf("after the rotation: %d connections with the new string, %d with the old", count("gatehouse-second"), count("gatehouse-first"))
+	}
+	if out, errOut, code := withEnv("audit", "verify", "--config", path); code != 0 || !strings.Contains(out, "ok: ") {
+		t.Errorf("audit verify across the rotation: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// No value in anything serve wrote or answered.
+	metrics := get(t, ready.Admin+"/metrics")
+	status := get(t, ready.Admin+"/secrets")
+	for _, where := range map[string]string{"serve's log": stderr.String(), "metrics": metrics, "/secrets": status, "secrets refresh": out} {
+		for _, v := range []string{firstDSN, secondDSN, base64.StdEncoding.EncodeToString(key), awsCreds.SecretAccessKey} {
+			if strings.Contains(where, v) {
+				t.Errorf("a secret value shows in what serve wrote:\n%s", where)
+			}
+		}
+	}
+	if !strings.Contains(metrics, `gatehouse_secret_usable{secret="aws-secretsmanager:gatehouse/audit-dsn"} 1`) {
+		t.Errorf("metrics lack the secret's state:\n%s", metrics)
+	}
+}
+
+type staticToken string
+
+func (s staticToken) GetIdentityToken() ([]byte, error) { return []byte(s), nil }
+
+// newDatabase creates a database for one test (dropped at its end) and
+// returns how to reach it with a given application name.
+func newDatabase(t *testing.T, baseDSN string) func(app string) string {
+	t.Helper()
+	name := "gatehouse_e2e_" + strings.ToLower(rand.Text()[:10])
+	conn, err := pgx.Connect(t.Context(), baseDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), baseDSN)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	cfg, err := pgx.ParseConfig(baseDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(app string) string {
+		return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable&application_name=%s", cfg.User, cfg.Host, cfg.Port, name, app)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// startServeArgs runs gatehouse with args (which name a --ready-file) and
+// env added to this process's, until the test ends; it returns the
+// gateway's URL from the ready file, and serve's standard error.
+func startServeArgs(t *testing.T, env []string, args ...string) (string, *lockedBuffer) {
+	t.Helper()
+	readyPath := ""
+	for i, a := range args {
+		if a == "--ready-file" && i+1 < len(args) {
+			readyPath = args[i+1]
+		}
+	}
+	cmd := exec.Command(gatehouseBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ready struct{ Gateway string }
+		if b, err := os.ReadFile(readyPath); err == nil && json.Unmarshal(b, &ready) == nil && ready.Gateway != "" {
+			return ready.Gateway, stderr
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready:\n%s", stderr.String())
+		}
+	}
+}
