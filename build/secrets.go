@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -174,7 +175,7 @@ func (k keyVault) GetSecret(ctx context.Context, name, version string) (string, 
 		ver = resp.ID.Version()
 	}
 	if resp.Value == nil {
-		return "", ver, fmt.Errorf("Key Vault returned no value")
+		return "", ver, errors.New("the answer from Key Vault holds no value")
 	}
 	return *resp.Value, ver, nil
 }
