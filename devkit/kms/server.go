@@ -136,12 +136,12 @@ func New(cfg Config) (*Server, error) {
 	if s.account == "" {
 		s.account = "000000000000"
 	} else if !accountPattern.MatchString(s.account) {
-		errs = append(errs, fmt.Errorf("Account %q is not 12 digits", cfg.Account))
+		errs = append(errs, fmt.Errorf("field Account: %q is not 12 digits", cfg.Account))
 	}
 	if s.region == "" {
 		s.region = "us-east-1"
 	} else if !regionPattern.MatchString(s.region) {
-		errs = append(errs, fmt.Errorf("Region %q is not a region name such as us-east-1", cfg.Region))
+		errs = append(errs, fmt.Errorf("field Region: %q is not a region name such as us-east-1", cfg.Region))
 	}
 	if s.now == nil {
 		s.now = time.Now

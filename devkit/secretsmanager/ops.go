@@ -51,7 +51,7 @@ func (v value) check(required bool) error {
 		return errorf(codeInvalidParameter, "You must provide either SecretString or SecretBinary.")
 	case v.String != nil && utf8.RuneCountInString(*v.String) > maxValueBytes:
 		return validation("secretString", "Member must have length less than or equal to 65536")
-	case v.Binary != nil && len(v.Binary) > maxValueBytes:
+	case len(v.Binary) > maxValueBytes:
 		return validation("secretBinary", "Member must have length less than or equal to 65536")
 	case v.Binary != nil && len(v.Binary) == 0:
 		return validation("secretBinary", "Member must have length greater than or equal to 1")
