@@ -1,0 +1,149 @@
+package build
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/devkit/devca"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	"github.com/gatehouse-dev/gatehouse/devkit/keyvault"
+	"github.com/gatehouse-dev/gatehouse/secrets"
+)
+
+// A Key Vault reference through the builder's client (the Azure SDK's
+// azsecrets, the vault's challenge, a token of the IdP): against the local
+// Key Vault and the development IdP, over TLS from the development CA.
+func TestKeyVaultReference(t *testing.T) {
+	const (
+		tenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+		clientID = "0d3b5f0e-6f3c-4c8a-9a7e-2f1a4c7d9e10"
+		clientSP = "5b9f1c2e-3d4a-4e6b-8c7d-9e0f1a2b3c4d"
+		otherID  = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+		otherSP  = "6c7d8e9f-0a1b-4c2d-9e3f-4a5b6c7d8e9f"
+	)
+	dir := t.TempDir()
+	ca, err := devca.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusting := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.CertPool()}}}
+	serve := func(h func() http.Handler) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := ca.ServerTLSConfig("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h().ServeHTTP(w, r) }), TLSConfig: cfg}
+		go hs.ServeTLS(ln, "", "")
+		t.Cleanup(func() { hs.Close() })
+		return "https://" + ln.Addr().String()
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	var idpSrv *idp.Server
+	idpURL := serve(func() http.Handler { return idpSrv.Handler() })
+	idpSrv, err = idp.New(idp.Config{BaseURL: idpURL, Logger: quiet, Tenants: []idp.Tenant{{ID: tenant, Apps: []idp.App{
+		{Name: "azure-key-vault", ClientID: keyvault.AppID, ObjectID: "e8c1d6f0-1b2a-4c3d-8e9f-0a1b2c3d4e5f",
+			AppIDURI: keyvault.Resource, AccessTokenVersion: 1, Scopes: []string{"user_impersonation"}},
+		{Name: "gatehouse", ClientID: clientID, ObjectID: clientSP, Secrets: []string{"dev-only-gatehouse"}},
+		{Name: "other", ClientID: otherID, ObjectID: otherSP, Secrets: []string{"dev-only-other"}},
+	}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vault *keyvault.Server
+	vaultURL := serve(func() http.Handler { return vault.Handler() })
+	vault, err = keyvault.New(keyvault.Config{VaultURL: vaultURL, Authority: idpURL, Tenant: tenant, HTTPClient: trusting, Logger: quiet,
+		Access: []keyvault.Access{{ObjectID: clientSP, Secrets: []string{"get"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.Repeat("k", 32)
+	firstID, err := vault.SetSecret("audit-key", base64.StdEncoding.EncodeToString([]byte(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	credential := func(id, secret string) azcore.TokenCredential {
+		c, err := azidentity.NewClientSecretCredential(tenant, id, secret, &azidentity.ClientSecretCredentialOptions{
+			ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: idpURL + "/"}, Transport: trusting},
+			DisableInstanceDiscovery: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	f, err := config.Parse("g.yaml", []byte(`authn:
+  issuers:
+    - {name: corp, type: oidc, issuer: "https://idp.example", audiences: [api://x]}
+audit:
+  sink: sqlite
+  key:
+    azure_key_vault: {vault: "`+vaultURL+`", name: audit-key}
+    encoding: base64
+secrets:
+  azure:
+    ca_file: `+filepath.Join(dir, devca.CertFile)+`
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := NewSecrets(ctx, f, Options{Logger: quiet}, &SecretClients{Azure: credential(clientID, "dev-only-gatehouse")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sec := s.Field("audit.key")
+	v, err := sec.Get()
+	if err != nil || string(v.Bytes) != key || !strings.HasSuffix(firstID, "/"+v.Version) {
+		t.Fatalf("Get: %q version %q (%v); want the key, version of %s", v.Bytes, v.Version, err, firstID)
+	}
+	if _, err := Pseudonymizer(f, Options{Secrets: s}); err != nil {
+		t.Errorf("the pseudonymizer from the referenced key: %v", err)
+	}
+
+	// Rotated in the vault: the next refresh follows the latest version.
+	rotated := make(chan secrets.Value, 1)
+	sec.OnChange(func(v secrets.Value) { rotated <- v })
+	secondID, _ := vault.SetSecret("audit-key", base64.StdEncoding.EncodeToString([]byte(strings.Repeat("n", 32))))
+	if err := s.Set.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-rotated:
+		if string(v.Bytes) != strings.Repeat("n", 32) || !strings.HasSuffix(secondID, "/"+v.Version) {
+			t.Errorf("after rotation: %q version %q", v.Bytes, v.Version)
+		}
+	default:
+		t.Error("no rotation seen")
+	}
+
+	// An identity without access: the error names the reference and the
+	// refusal, never a value.
+	denied, _ := NewSecrets(ctx, f, Options{Logger: quiet}, &SecretClients{Azure: credential(otherID, "dev-only-other")})
+	err = denied.Set.Load(ctx)
+	if err == nil || !strings.Contains(err.Error(), "azure-keyvault:"+vaultURL+"/secrets/audit-key") || !strings.Contains(err.Error(), "403") {
+		t.Errorf("without access: %v", err)
+	}
+	if err != nil && (strings.Contains(err.Error(), key) || strings.Contains(err.Error(), base64.StdEncoding.EncodeToString([]byte(key)))) {
+		t.Errorf("the error holds the value: %v", err)
+	}
+}
