@@ -227,12 +227,9 @@ func (s *Server) getSecretValue(r *awsjson.Request) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	sec := s.lookup(in.SecretID, now)
-	if err := r.Authorize("secretsmanager:GetSecretValue", s.resource(sec, in.SecretID)); err != nil {
+	sec, err := s.authorized(r, "secretsmanager:GetSecretValue", in.SecretID, now)
+	if err != nil {
 		return nil, err
-	}
-	if sec == nil {
-		return nil, secretNotFound()
 	}
 	if !sec.DeletionDate.IsZero() {
 		return nil, markedForDeletion()
@@ -337,12 +334,9 @@ func (s *Server) putSecretValue(r *awsjson.Request) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	sec := s.lookup(in.SecretID, now)
-	if err := r.Authorize("secretsmanager:PutSecretValue", s.resource(sec, in.SecretID)); err != nil {
+	sec, err := s.authorized(r, "secretsmanager:PutSecretValue", in.SecretID, now)
+	if err != nil {
 		return nil, err
-	}
-	if sec == nil {
-		return nil, secretNotFound()
 	}
 	if !sec.DeletionDate.IsZero() {
 		return nil, markedForDeletion()
@@ -395,12 +389,9 @@ func (s *Server) updateSecretVersionStage(r *awsjson.Request) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	sec := s.lookup(in.SecretID, now)
-	if err := r.Authorize("secretsmanager:UpdateSecretVersionStage", s.resource(sec, in.SecretID)); err != nil {
+	sec, err := s.authorized(r, "secretsmanager:UpdateSecretVersionStage", in.SecretID, now)
+	if err != nil {
 		return nil, err
-	}
-	if sec == nil {
-		return nil, secretNotFound()
 	}
 	if !sec.DeletionDate.IsZero() {
 		return nil, markedForDeletion()
@@ -478,12 +469,9 @@ func (s *Server) describeSecret(r *awsjson.Request) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := s.lookup(in.SecretID, s.now())
-	if err := r.Authorize("secretsmanager:DescribeSecret", s.resource(sec, in.SecretID)); err != nil {
+	sec, err := s.authorized(r, "secretsmanager:DescribeSecret", in.SecretID, s.now())
+	if err != nil {
 		return nil, err
-	}
-	if sec == nil {
-		return nil, secretNotFound()
 	}
 	return s.describe(sec), nil
 }
@@ -522,12 +510,9 @@ func (s *Server) listSecretVersionIDs(r *awsjson.Request) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := s.lookup(in.SecretID, s.now())
-	if err := r.Authorize("secretsmanager:ListSecretVersionIds", s.resource(sec, in.SecretID)); err != nil {
+	sec, err := s.authorized(r, "secretsmanager:ListSecretVersionIds", in.SecretID, s.now())
+	if err != nil {
 		return nil, err
-	}
-	if sec == nil {
-		return nil, secretNotFound()
 	}
 	var all []versionEntry
 	for i := len(sec.Versions) - 1; i >= 0; i-- { // newest first
@@ -796,12 +781,9 @@ func (s *Server) deleteSecret(r *awsjson.Request) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	sec := s.lookup(in.SecretID, now)
-	if err := r.Authorize("secretsmanager:DeleteSecret", s.resource(sec, in.SecretID)); err != nil {
+	sec, err := s.authorized(r, "secretsmanager:DeleteSecret", in.SecretID, now)
+	if err != nil {
 		return nil, err
-	}
-	if sec == nil {
-		return nil, secretNotFound()
 	}
 	if !sec.DeletionDate.IsZero() && !force {
 		return nil, errorf(codeInvalidRequest, "You can't perform this operation on the secret because it was already scheduled for deletion.")
@@ -830,12 +812,9 @@ func (s *Server) restoreSecret(r *awsjson.Request) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := s.lookup(in.SecretID, s.now())
-	if err := r.Authorize("secretsmanager:RestoreSecret", s.resource(sec, in.SecretID)); err != nil {
+	sec, err := s.authorized(r, "secretsmanager:RestoreSecret", in.SecretID, s.now())
+	if err != nil {
 		return nil, err
-	}
-	if sec == nil {
-		return nil, secretNotFound()
 	}
 	if !sec.DeletionDate.IsZero() {
 		sec.DeletionDate = time.Time{}

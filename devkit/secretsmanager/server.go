@@ -392,6 +392,20 @@ func stripPrefix(s, prefix string) (string, bool) {
 
 // resource is the ARN IAM checks for id: the secret's ARN when it exists,
 // else the ARN or partial ARN the caller named.
+// authorized finds the secret id names and checks that r may do action on
+// it, before saying whether it exists (so a caller without the permission
+// learns nothing). The caller holds s.mu.
+func (s *Server) authorized(r *awsjson.Request, action, id string, now time.Time) (*secret, error) {
+	sec := s.lookup(id, now)
+	if err := r.Authorize(action, s.resource(sec, id)); err != nil {
+		return nil, err
+	}
+	if sec == nil {
+		return nil, secretNotFound()
+	}
+	return sec, nil
+}
+
 func (s *Server) resource(sec *secret, id string) string {
 	if sec != nil {
 		return sec.ARN
