@@ -11,6 +11,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/gatehouse-dev/gatehouse/internal/editdistance"
 )
 
 // decoder fills a File from the YAML syntax tree. Unlike a decoder that
@@ -396,7 +398,7 @@ func suggest(key string, fields map[string]int) string {
 		if f == "" || f == "-" {
 			continue
 		}
-		dist := editDistance(lk, f)
+		dist := editdistance.Levenshtein(lk, f)
 		if dist < bestD || (dist == bestD && f < best) {
 			best, bestD = f, dist
 		}
@@ -414,31 +416,6 @@ func suggest(key string, fields map[string]int) string {
 		}
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b, compared by
-// bytes; keys longer than a field name could be are not compared.
-func editDistance(a, b string) int {
-	if len(a) > 64 {
-		return math.MaxInt
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Limits on the shape of a file, checked before parsing because the YAML

@@ -49,16 +49,3 @@ func TestDecoderCoversTypes(t *testing.T) {
 	}
 	walk("File", reflect.TypeFor[File]())
 }
-
-func TestEditDistance(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"audience", "audiences", 1}, {"leeway", "leway", 1}, {"abc", "xyz", 3}, {"", "abc", 3},
-	} {
-		if got := editDistance(tt.a, tt.b); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
