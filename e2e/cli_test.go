@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,42 +208,12 @@ func TestServeListenFlags(t *testing.T) {
 	}
 }
 
-// startServeReady runs serve --config path with args and a ready file
-// until the test ends, and returns the ready file once written.
+// startServeReady runs serve --config path with args until the test ends,
+// and returns its ready file.
 func startServeReady(t *testing.T, path string, args ...string) map[string]string {
 	t.Helper()
-	readyPath := filepath.Join(t.TempDir(), "ready.json")
-	cmd := exec.Command(gatehouseBin, append([]string{"serve", "--config", path, "--ready-file", readyPath}, args...)...)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var ready map[string]string
-		if b, err := os.ReadFile(readyPath); err == nil && json.Unmarshal(b, &ready) == nil {
-			return ready
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited before ready: %v\n%s", err, stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve wrote no ready file:\n%s", stderr.String())
-		}
-	}
+	ready, _ := startServeWith(t, nil, path, args...)
+	return ready
 }
 
 // selfSigned writes a certificate for host and its key to dir.

@@ -6,12 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -125,11 +123,8 @@ func TestSecretsRotation(t *testing.T) {
 	if out, _, code := withEnv("secrets", "check", "--config", path); code != 0 || !strings.Contains(out, "aws-secretsmanager:gatehouse/audit-dsn") {
 		t.Fatalf("secrets check: exit %d\n%s", code, out)
 	}
-	readyPath := filepath.Join(dir, "serve-ready.json")
-	base, stderr := startServeArgs(t, awsEnv, "serve", "--config", path, "--admin-listen", "127.0.0.1:0", "--ready-file", readyPath)
-	var ready struct{ Admin string }
-	rb, _ := os.ReadFile(readyPath)
-	json.Unmarshal(rb, &ready)
+	ready, stderr := startServeWith(t, awsEnv, path, "--admin-listen", "127.0.0.1:0")
+	base, admin := ready["gateway"], ready["admin"]
 
 	// Bounded load while the string rotates.
 	alice := token(t, state, "--user", "alice")
@@ -161,7 +156,7 @@ func TestSecretsRotation(t *testing.T) {
 	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("gatehouse/audit-dsn"), SecretString: aws.String(secondDSN)}); err != nil {
 		t.Fatalf("rotating the connection string: %v", err)
 	}
-	out, errOut, code := run(t, "", "secrets", "refresh", "--admin", ready.Admin)
+	out, errOut, code := run(t, "", "secrets", "refresh", "--admin", admin)
 	if code != 0 {
 		t.Errorf("secrets refresh: exit %d\n%s%s", code, out, errOut)
 	}
@@ -190,8 +185,8 @@ func TestSecretsRotation(t *testing.T) {
 	}
 
 	// No value in anything serve wrote or answered.
-	metrics := get(t, ready.Admin+"/metrics")
-	status := get(t, ready.Admin+"/secrets")
+	metrics := get(t, admin+"/metrics")
+	status := get(t, admin+"/secrets")
 	for _, where := range map[string]string{"serve's log": stderr.String(), "metrics": metrics, "/secrets": status, "secrets refresh": out} {
 		for _, v := range []string{firstDSN, secondDSN, base64.StdEncoding.EncodeToString(key), awsCreds.SecretAccessKey} {
 			if strings.Contains(where, v) {
@@ -247,49 +242,4 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
-}
-
-// startServeArgs runs gatehouse with args (which name a --ready-file) and
-// env added to this process's, until the test ends; it returns the
-// gateway's URL from the ready file, and serve's standard error.
-func startServeArgs(t *testing.T, env []string, args ...string) (string, *lockedBuffer) {
-	t.Helper()
-	readyPath := ""
-	for i, a := range args {
-		if a == "--ready-file" && i+1 < len(args) {
-			readyPath = args[i+1]
-		}
-	}
-	cmd := exec.Command(gatehouseBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var ready struct{ Gateway string }
-		if b, err := os.ReadFile(readyPath); err == nil && json.Unmarshal(b, &ready) == nil && ready.Gateway != "" {
-			return ready.Gateway, stderr
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve not ready:\n%s", stderr.String())
-		}
-	}
 }

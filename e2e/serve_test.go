@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"debug/elf"
+	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"os"
@@ -85,23 +86,21 @@ func TestServe(t *testing.T) {
 // process's) until the test ends, and returns its base URL once it answers.
 func startServe(t *testing.T, path string, env ...string) string {
 	t.Helper()
-	f, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := ""
-	for _, line := range strings.Split(string(f), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "listen: "); ok && listen == "" && strings.HasPrefix(line, "  listen") {
-			listen = strings.Fields(v)[0]
-		}
-	}
-	if listen == "" {
-		t.Fatalf("no gateway.listen in %s", path)
-	}
-	cmd := exec.Command(gatehouseBin, "serve", "--config", path)
+	ready, _ := startServeWith(t, env, path)
+	return ready["gateway"]
+}
+
+// startServeWith runs `gatehouse serve --config path` with args and a
+// ready file, and env added to this process's, until the test ends; it
+// returns the ready file (the gateway's and admin listener's URLs) once
+// serve wrote it, and serve's standard error.
+func startServeWith(t *testing.T, env []string, path string, args ...string) (map[string]string, *lockedBuffer) {
+	t.Helper()
+	readyPath := filepath.Join(t.TempDir(), "ready.json")
+	cmd := exec.Command(gatehouseBin, append([]string{"serve", "--config", path, "--ready-file", readyPath}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,22 +114,19 @@ func startServe(t *testing.T, path string, env ...string) string {
 			cmd.Process.Kill()
 		}
 	})
-	base := "http://" + listen
-	c := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := c.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return base
+		var ready map[string]string
+		if b, err := os.ReadFile(readyPath); err == nil && json.Unmarshal(b, &ready) == nil && ready["gateway"] != "" {
+			return ready, stderr
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+			t.Fatalf("serve exited before ready: %v\n%s", err, stderr.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("serve not answering:\n%s", stderr.String())
+			t.Fatalf("serve wrote no ready file:\n%s", stderr.String())
 		}
 	}
 }
