@@ -73,8 +73,10 @@ loopback address unless gateway.tls_cert_file and tls_key_file are set.`,
 
 // loadServe reads the configuration, with the command line's listen
 // addresses, and checks everything serve needs of it and of the files it
-// names, without listening or calling anyone; every problem is printed,
-// each with its file and line (or flag), and serve does not start.
+// names, without listening or calling anyone but the secret stores (the
+// secrets it reads stay in the returned Options for serve to use); every
+// problem is printed, each with its file and line (or flag), and serve
+// does not start.
 func loadServe(e *env, o serveOptions) (*config.File, build.Options, error) {
 	f, src, err := config.LoadSource(o.configPath, config.WhereServe)
 	opts := optionsFor(o.configPath, nil, "", e.log)
@@ -82,7 +84,9 @@ func loadServe(e *env, o serveOptions) (*config.File, build.Options, error) {
 		err = o.override(f, err)
 		// The files a problem-free part names are checked too, so one run
 		// reports everything.
-		err = errors.Join(err, checkServe(f, src, opts))
+		var checked error
+		opts.Secrets, checked = checkServe(f, src, opts)
+		err = errors.Join(err, checked)
 	}
 	if err != nil {
 		printProblems(e.stderr, err)
@@ -122,7 +126,7 @@ func (o serveOptions) override(f *config.File, fileErr error) error {
 
 // checkServe reads what serve will read (CA files, Cedar files, keys, TLS
 // certificates) and builds what it will build, and returns every problem.
-func checkServe(f *config.File, src *config.Source, opts build.Options) error {
+func checkServe(f *config.File, src *config.Source, opts build.Options) (*build.Secrets, error) {
 	var errs []error
 	// check runs fn when the file has no problem of its own at field (one
 	// problem is not reported twice) and records what fn returns.
@@ -166,12 +170,30 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) error {
 	}
 	// Every secret reference is read, from its store: a secret serve could
 	// not read would refuse its start.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	secrets, err := build.NewSecrets(ctx, f, opts, nil)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for _, nr := range f.SecretRefs() {
 		field := nr.Field
 		if field == "audit.dsn" && f.Audit.DSN.IsZero() {
 			field = "audit.dsn_file"
 		}
-		check(field, func() error { return readSecret(f, opts, nr.Field) })
+		check(field, func() error {
+			if secrets == nil {
+				return nil // its client could not be built: said above
+			}
+			if err := secrets.Field(nr.Field).Refresh(ctx); err != nil {
+				return err
+			}
+			if nr.Field == "audit.key" {
+				_, err := build.Pseudonymizer(f, build.Options{Secrets: secrets}) // at least 32 bytes
+				return err
+			}
+			return nil
+		})
 	}
 	if f.Audit.SigningKeyFile != "" {
 		check("audit.signing_key_file", func() error {
@@ -203,41 +225,15 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) error {
 			})
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// readSecret reads the secret at field once, from its store; the value is
-// dropped, and a pseudonym key must be one (at least 32 bytes).
-func readSecret(f *config.File, opts build.Options, field string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := build.NewSecrets(ctx, f, opts, nil)
-	if err != nil {
-		return err
-	}
-	sec := s.Field(field)
-	if err := sec.Refresh(ctx); err != nil {
-		return err
-	}
-	if field == "audit.key" {
-		_, err = build.Pseudonymizer(f, build.Options{Secrets: s})
-	}
-	return err
+	return secrets, errors.Join(errs...)
 }
 
 func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts build.Options) error {
-	// Every secret is read before anything starts; one that cannot be
-	// read refuses the start, naming its reference.
-	sec, err := build.NewSecrets(ctx, f, opts, nil)
-	if err != nil {
-		return err
-	}
-	if err := sec.Set.Load(ctx); err != nil {
-		printProblems(e.stderr, err)
-		return exitError{code: 1}
-	}
+	// Every secret was read by loadServe, before anything starts; from
+	// now on they are kept fresh.
+	var err error
+	sec := opts.Secrets
 	go sec.Set.Run(ctx)
-	opts.Secrets = sec
 	stack := &gatewayStack{opts: opts, secrets: sec, publicURL: f.Gateway.PublicURL, lambdaURL: f.Gateway.Lambda.Endpoint, log: e.log}
 	if stack.client, err = build.CAClient(f.Gateway.Lambda.CAFile, opts); err != nil {
 		return fmt.Errorf("gateway.lambda.ca_file: %w", err)
