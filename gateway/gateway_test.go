@@ -306,3 +306,30 @@ func TestUnroutedRequestsAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyAsksConfig: /readyz also asks Config.Ready (the secrets); the
+// public listener says only "not ready", the admin listener says why.
+func TestReadyAsksConfig(t *testing.T) {
+	var notReady error
+	g, err := New(Config{Snapshot: Snapshot{
+		Pipeline: steps{verifier: fakeVerifier{}, policy: fakePolicy{allow: true}, broker: fakeBroker{}, recorder: &fakeRecorder{}}.pipeline(t),
+	}, Ready: func() error { return notReady }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(h http.Handler) (int, string) {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+		return w.Code, w.Body.String()
+	}
+	if code, _ := get(g.Handler()); code != http.StatusOK {
+		t.Errorf("ready: %d", code)
+	}
+	notReady = errors.New("secrets unavailable: file:dsn")
+	if code, body := get(g.Handler()); code != http.StatusServiceUnavailable || strings.Contains(body, "file:dsn") {
+		t.Errorf("public /readyz: %d %q; want 503 without the reason", code, body)
+	}
+	if code, body := get(g.AdminHandler()); code != http.StatusServiceUnavailable || !strings.Contains(body, "file:dsn") {
+		t.Errorf("admin /readyz: %d %q; want 503 naming the reason", code, body)
+	}
+}
