@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
@@ -41,8 +42,13 @@ type Audit struct {
 	KeyFile string `yaml:"key_file,omitempty"`
 	// Key is where the pseudonym key lives, as a secret reference (a
 	// binary key in a text store takes encoding: base64); KeyFile is the
-	// same as Key: {file: ...}.
+	// same as Key: {file: ...}. A rotated value (a new version in its
+	// store) names principals in new events from the next refresh on.
 	Key SecretRef `yaml:"key,omitempty"`
+	// PreviousKeys are where earlier pseudonym keys live (each a secret
+	// reference, at least 32 bytes): readers (`gatehouse audit query
+	// --user`) find a user's events written under any of them too.
+	PreviousKeys []SecretRef `yaml:"previous_keys,omitempty"`
 	// SigningKeyFile holds the PEM private key (Ed25519, ECDSA or RSA) that
 	// signs checkpoints; "" in dev means <state dir>/audit-signing.pem,
 	// generated on first start.
@@ -72,6 +78,23 @@ func (v *validator) audit(a *Audit) {
 		v.add("audit.key", "and audit.key_file both name the pseudonym key: keep one")
 	}
 	v.secretRef("audit.key", a.Key)
+	for i, r := range a.PreviousKeys {
+		field := indexPath("audit.previous_keys", i)
+		if r.IsZero() {
+			v.add(field, "names no place: give file, aws_secrets_manager or azure_key_vault")
+			continue
+		}
+		v.secretRef(field, r)
+		if reflect.DeepEqual(r, a.Key) {
+			v.add(field, "is audit.key itself: list the keys used before it")
+		}
+		for j, q := range a.PreviousKeys[:i] {
+			if reflect.DeepEqual(r, q) {
+				v.add(field, "is audit.previous_keys[%d] again", j)
+				break
+			}
+		}
+	}
 	if a.Mode != "sync" && a.Mode != "async" {
 		v.add("audit.mode", "%s: want sync or async", short(a.Mode))
 	}

@@ -224,6 +224,9 @@ func (f *File) SecretRefs() []NamedSecretRef {
 		}
 	}
 	add("audit.key", f.Audit.Key)
+	for i, r := range f.Audit.PreviousKeys {
+		add(indexPath("audit.previous_keys", i), r)
+	}
 	dsn := f.Audit.DSN
 	if dsn.IsZero() && f.Audit.DSNFile != "" && f.Audit.Sink == "postgres" {
 		dsn = SecretRef{File: f.Audit.DSNFile}
