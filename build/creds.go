@@ -1,10 +1,13 @@
 package build
 
 import (
+	"cmp"
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/creds"
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 	"github.com/gatehouse-dev/gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/secrets"
 )
 
 // Issuer opens gatehouse's own issuer at url (creds.issuer.url, or in dev
@@ -33,7 +37,38 @@ func Issuer(f *config.File, url string, o Options) (*mint.Issuer, error) {
 		}
 		dir = filepath.Join(o.StateDir, "issuer")
 	}
-	return mint.NewIssuer(mint.Config{URL: url, KeyDir: dir, Logger: o.Logger})
+	cfg := mint.Config{URL: url, KeyDir: dir, Logger: o.Logger}
+	if f.Creds.Issuer.SigningKey.IsZero() {
+		return mint.NewIssuer(cfg)
+	}
+	const field = "creds.issuer.signing_key"
+	k, err := vaultKey(context.Background(), f, o, field)
+	if err != nil {
+		return nil, err
+	}
+	v, err := k.Secret.Get()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	cfg.Vault = &mint.Vault{Keys: vaultSigners{k.Source}, Version: v.Version, Public: v.Bytes, PublishAhead: f.PublishAheadOrDefault()}
+	iss, err := mint.NewIssuer(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	// Each refresh that finds another version publishes it ahead of signing.
+	k.Secret.OnChange(func(v secrets.Value) {
+		if err := iss.VaultVersion(v.Version, v.Bytes); err != nil {
+			cmp.Or(o.Logger, slog.Default()).Error("issuer signing key: a new version was refused; the current one keeps signing", "key", k.Secret.String(), "version", v.Version, "err", err)
+		}
+	})
+	return iss, nil
+}
+
+// vaultSigners adapts a vault key's source to mint.VaultKeys.
+type vaultSigners struct{ src secrets.KeySource }
+
+func (s vaultSigners) Signer(version string, pkix []byte) (crypto.Signer, error) {
+	return s.src.Signer(secrets.Value{Version: version, Bytes: pkix})
 }
 
 // CheckIssuerKeys checks the issuer's key directory without creating

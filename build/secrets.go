@@ -23,6 +23,7 @@ import (
 type Secrets struct {
 	Set     *secrets.Set
 	byField map[string]*secrets.Secret
+	keys    map[string]VaultKey
 }
 
 // Field returns the secret the field names (audit.key, audit.dsn), or nil
@@ -42,12 +43,12 @@ type SecretClients struct {
 	Azure azcore.TokenCredential
 }
 
-// NewSecrets builds the Set of the file's references with the clients
-// they need (one Secrets Manager client per region, one Key Vault client
-// per vault). sc may be nil.
+// NewSecrets builds the Set of the file's references, secrets and vault
+// keys, with the clients they need (one Secrets Manager and one KMS client
+// per region, one Key Vault client per vault). sc may be nil.
 func NewSecrets(ctx context.Context, f *config.File, o Options, sc *SecretClients) (*Secrets, error) {
 	set := secrets.New(secrets.Config{RefreshInterval: f.Secrets.RefreshInterval, MaxAge: f.Secrets.MaxAge, Logger: o.Logger})
-	out := &Secrets{Set: set, byField: map[string]*secrets.Secret{}}
+	out := &Secrets{Set: set, byField: map[string]*secrets.Secret{}, keys: map[string]VaultKey{}}
 	if sc == nil {
 		sc = &SecretClients{}
 	}
@@ -61,7 +62,7 @@ func NewSecrets(ctx context.Context, f *config.File, o Options, sc *SecretClient
 			src = secrets.FileSource{Path: o.path(r.File), Name: r.File}
 		case r.AWSSecretsManager != nil:
 			a := r.AWSSecretsManager
-			region := secretRegion(f, a.SecretID)
+			region := arnRegion(a.SecretID, f)
 			c := sm[region]
 			if c == nil {
 				var err error
@@ -87,21 +88,10 @@ func NewSecrets(ctx context.Context, f *config.File, o Options, sc *SecretClient
 		}
 		out.byField[nr.Field] = set.Add(src, secrets.Encoding(r.Encoding))
 	}
+	if err := out.addKeys(ctx, f, o, sc); err != nil {
+		return nil, err
+	}
 	return out, nil
-}
-
-// secretRegion is a secret's region: that of its ARN, else
-// secrets.aws.region, else creds.sts.region's resolution.
-func secretRegion(f *config.File, id string) string {
-	if strings.HasPrefix(id, "arn:") {
-		if parts := strings.Split(id, ":"); len(parts) > 3 && parts[3] != "" {
-			return parts[3]
-		}
-	}
-	if f.Secrets.AWS.Region != "" {
-		return f.Secrets.AWS.Region
-	}
-	return Region(f)
 }
 
 func secretsManagerClient(ctx context.Context, f *config.File, o Options, region string, creds aws.CredentialsProvider) (*secretsmanager.Client, error) {

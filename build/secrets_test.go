@@ -23,17 +23,29 @@ import (
 	"github.com/gatehouse-dev/gatehouse/secrets"
 )
 
-// A Key Vault reference through the builder's client (the Azure SDK's
-// azsecrets, the vault's challenge, a token of the IdP): against the local
-// Key Vault and the development IdP, over TLS from the development CA.
-func TestKeyVaultReference(t *testing.T) {
-	const (
-		tenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-		clientID = "0d3b5f0e-6f3c-4c8a-9a7e-2f1a4c7d9e10"
-		clientSP = "5b9f1c2e-3d4a-4e6b-8c7d-9e0f1a2b3c4d"
-		otherID  = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
-		otherSP  = "6c7d8e9f-0a1b-4c2d-9e3f-4a5b6c7d8e9f"
-	)
+// Identities of the local Key Vault tests' tenant.
+const (
+	kvTenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	kvClientID = "0d3b5f0e-6f3c-4c8a-9a7e-2f1a4c7d9e10"
+	kvClientSP = "5b9f1c2e-3d4a-4e6b-8c7d-9e0f1a2b3c4d"
+	kvOtherID  = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	kvOtherSP  = "6c7d8e9f-0a1b-4c2d-9e3f-4a5b6c7d8e9f"
+)
+
+// localKeyVault is the local Key Vault behind the development IdP, over
+// TLS from the development CA: what the builder's Azure clients talk to.
+type localKeyVault struct {
+	url    string
+	vault  *keyvault.Server
+	caFile string
+	// credential is a client-secret credential of an app of the IdP.
+	credential func(id, secret string) azcore.TokenCredential
+}
+
+// startLocalKeyVault starts the IdP (apps "gatehouse" and "other") and a
+// vault granting access to the gatehouse app's service principal.
+func startLocalKeyVault(t *testing.T, access keyvault.Access) *localKeyVault {
+	t.Helper()
 	dir := t.TempDir()
 	ca, err := devca.LoadOrCreate(dir)
 	if err != nil {
@@ -57,29 +69,25 @@ func TestKeyVaultReference(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	var idpSrv *idp.Server
 	idpURL := serve(func() http.Handler { return idpSrv.Handler() })
-	idpSrv, err = idp.New(idp.Config{BaseURL: idpURL, Logger: quiet, Tenants: []idp.Tenant{{ID: tenant, Apps: []idp.App{
+	idpSrv, err = idp.New(idp.Config{BaseURL: idpURL, Logger: quiet, Tenants: []idp.Tenant{{ID: kvTenant, Apps: []idp.App{
 		{Name: "azure-key-vault", ClientID: keyvault.AppID, ObjectID: "e8c1d6f0-1b2a-4c3d-8e9f-0a1b2c3d4e5f",
 			AppIDURI: keyvault.Resource, AccessTokenVersion: 1, Scopes: []string{"user_impersonation"}},
-		{Name: "gatehouse", ClientID: clientID, ObjectID: clientSP, Secrets: []string{"dev-only-gatehouse"}},
-		{Name: "other", ClientID: otherID, ObjectID: otherSP, Secrets: []string{"dev-only-other"}},
+		{Name: "gatehouse", ClientID: kvClientID, ObjectID: kvClientSP, Secrets: []string{"dev-only-gatehouse"}},
+		{Name: "other", ClientID: kvOtherID, ObjectID: kvOtherSP, Secrets: []string{"dev-only-other"}},
 	}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var vault *keyvault.Server
-	vaultURL := serve(func() http.Handler { return vault.Handler() })
-	vault, err = keyvault.New(keyvault.Config{VaultURL: vaultURL, Authority: idpURL, Tenant: tenant, HTTPClient: trusting, Logger: quiet,
-		Access: []keyvault.Access{{ObjectID: clientSP, Secrets: []string{"get"}}}})
+	kv := &localKeyVault{caFile: filepath.Join(dir, devca.CertFile)}
+	kv.url = serve(func() http.Handler { return kv.vault.Handler() })
+	access.ObjectID = kvClientSP
+	kv.vault, err = keyvault.New(keyvault.Config{VaultURL: kv.url, Authority: idpURL, Tenant: kvTenant, HTTPClient: trusting, Logger: quiet,
+		Access: []keyvault.Access{access}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := strings.Repeat("k", 32)
-	firstID, err := vault.SetSecret("audit-key", base64.StdEncoding.EncodeToString([]byte(key)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	credential := func(id, secret string) azcore.TokenCredential {
-		c, err := azidentity.NewClientSecretCredential(tenant, id, secret, &azidentity.ClientSecretCredentialOptions{
+	kv.credential = func(id, secret string) azcore.TokenCredential {
+		c, err := azidentity.NewClientSecretCredential(kvTenant, id, secret, &azidentity.ClientSecretCredentialOptions{
 			ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: idpURL + "/"}, Transport: trusting},
 			DisableInstanceDiscovery: true,
 		})
@@ -87,6 +95,21 @@ func TestKeyVaultReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		return c
+	}
+	return kv
+}
+
+// A Key Vault reference through the builder's client (the Azure SDK's
+// azsecrets, the vault's challenge, a token of the IdP): against the local
+// Key Vault and the development IdP, over TLS from the development CA.
+func TestKeyVaultReference(t *testing.T) {
+	kv := startLocalKeyVault(t, keyvault.Access{Secrets: []string{"get"}})
+	vault, vaultURL, credential := kv.vault, kv.url, kv.credential
+	quiet := slog.New(slog.DiscardHandler)
+	key := strings.Repeat("k", 32)
+	firstID, err := vault.SetSecret("audit-key", base64.StdEncoding.EncodeToString([]byte(key)))
+	if err != nil {
+		t.Fatal(err)
 	}
 	f, err := config.Parse("g.yaml", []byte(`authn:
   issuers:
@@ -98,13 +121,13 @@ audit:
     encoding: base64
 secrets:
   azure:
-    ca_file: `+filepath.Join(dir, devca.CertFile)+`
+    ca_file: `+kv.caFile+`
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s, err := NewSecrets(ctx, f, Options{Logger: quiet}, &SecretClients{Azure: credential(clientID, "dev-only-gatehouse")})
+	s, err := NewSecrets(ctx, f, Options{Logger: quiet}, &SecretClients{Azure: credential(kvClientID, "dev-only-gatehouse")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +161,7 @@ secrets:
 
 	// An identity without access: the error names the reference and the
 	// refusal, never a value.
-	denied, _ := NewSecrets(ctx, f, Options{Logger: quiet}, &SecretClients{Azure: credential(otherID, "dev-only-other")})
+	denied, _ := NewSecrets(ctx, f, Options{Logger: quiet}, &SecretClients{Azure: credential(kvOtherID, "dev-only-other")})
 	err = denied.Set.Load(ctx)
 	if err == nil || !strings.Contains(err.Error(), "azure-keyvault:"+vaultURL+"/secrets/audit-key") || !strings.Contains(err.Error(), "403") {
 		t.Errorf("without access: %v", err)

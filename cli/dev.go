@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/devkit/devca"
 	"github.com/gatehouse-dev/gatehouse/devkit/idp"
 	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
+	devkms "github.com/gatehouse-dev/gatehouse/devkit/kms"
 	devsm "github.com/gatehouse-dev/gatehouse/devkit/secretsmanager"
 	devsts "github.com/gatehouse-dev/gatehouse/devkit/sts"
 	"github.com/gatehouse-dev/gatehouse/devkit/upstream"
@@ -255,29 +256,28 @@ func (l *devLoop) startIDP(ctx context.Context) error {
 }
 
 // startIssuer opens the gateway's listener, whose URL is gatehouse's own
-// issuer for AWS.
+// issuer for AWS (its keys are opened by startSTS: they may be in the
+// local KMS).
 func (l *devLoop) startIssuer(context.Context) error {
 	var gwURL string
 	var err error
 	if l.gwLn, l.gwTLS, gwURL, err = l.st.listenTCP("development gateway", l.f.Dev.Gateway, true); err != nil {
 		return err
 	}
-	issuer, err := build.Issuer(l.f, gwURL, l.opts)
-	if err != nil {
-		return err
-	}
 	lambdaClient := devClient(l.opts.Dev)
 	lambdaClient.Timeout = 0 // the Lambda target bounds each invocation itself
-	l.stack = &gatewayStack{opts: l.opts, issuer: issuer, publicURL: gwURL, devIssuer: l.ep.Issuer,
+	l.stack = &gatewayStack{opts: l.opts, publicURL: gwURL, devIssuer: l.ep.Issuer,
 		client: lambdaClient, log: l.e.log}
-	l.ep.Gateway, l.ep.GatehouseIssuer = gwURL, issuer.URL()
+	l.ep.Gateway, l.ep.GatehouseIssuer = gwURL, gwURL
 	return nil
 }
 
 // startSTS starts the local STS, trusting gatehouse's issuer and the IdP,
-// and the broker that calls it.
+// with the local Secrets Manager and KMS on its endpoint; then reads the
+// file's secrets and vault keys (as the dev host role when they are in
+// the local services), opens gatehouse's issuer and the broker.
 func (l *devLoop) startSTS(ctx context.Context) error {
-	stsCfg, notes, err := devSTSConfig(l.f, l.stack.issuer.URL(), l.idp, devClient(l.opts.Dev), l.e.log)
+	stsCfg, notes, err := devSTSConfig(l.f, l.ep.GatehouseIssuer, l.idp, devClient(l.opts.Dev), l.e.log)
 	if err != nil {
 		return err
 	}
@@ -296,8 +296,21 @@ func (l *devLoop) startSTS(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("local Secrets Manager: %w", err)
 	}
-	l.st.serve(awsServices(l.stsSrv.Handler(), map[string]http.Handler{"secretsmanager": sm.Handler()}), stsLn)
+	km, err := devkms.New(devkms.Config{Account: stsCfg.AccountID, Region: stsCfg.Region, STS: l.stsSrv,
+		StateFile: filepath.Join(l.opts.StateDir, "kms.json"), Logger: l.e.log})
+	if err != nil {
+		return fmt.Errorf("local KMS: %w", err)
+	}
+	l.st.serve(awsServices(l.stsSrv.Handler(), map[string]http.Handler{"secretsmanager": sm.Handler(), "TrentService": km.Handler()}), stsLn)
 	l.ep.STS = stsURL
+	if err := l.startSecrets(ctx, km, stsCfg.AccountID); err != nil {
+		return err
+	}
+	issuer, err := build.Issuer(l.f, l.ep.GatehouseIssuer, l.opts)
+	if err != nil {
+		return err
+	}
+	l.stack.issuer = issuer
 	awsCfg, err := build.AWS(ctx, l.f)
 	if err != nil {
 		return err

@@ -222,6 +222,14 @@ func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Cl
 			}
 		}
 	}
+	if usesLocalAWS(f) {
+		if cfg.AccountID == "" {
+			cfg.AccountID = devAccount
+		}
+		r := devHostRoleConfig(issuerURL)
+		r.TrustPolicy = fmt.Appendf(nil, string(r.TrustPolicy), cfg.AccountID)
+		cfg.Roles = append(cfg.Roles, r)
+	}
 	return cfg, notes, nil
 }
 

@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -67,11 +72,12 @@ func newSecretsCmd(e *env) *cobra.Command {
 	var format string
 	check := &cobra.Command{
 		Use:   "check --config FILE",
-		Short: "Read every secret reference once and say which can be read (never the values)",
+		Short: "Read every secret and vault key reference once and say which can be read (never the values)",
 		Long: `check reads each secret the configuration references (files, AWS Secrets
 Manager, Azure Key Vault) with the credentials serve would use, and prints
-its field, reference and version. It exits 1 if one cannot be read. Values
-are never printed.`,
+its field, reference and version. Each signing key kept in a vault (AWS
+KMS, Azure Key Vault keys) is read and signs one test digest. It exits 1
+if one cannot be read or used. Values are never printed.`,
 		Example: `  gatehouse secrets check --config gatehouse.yaml
   gatehouse secrets check --config gatehouse.yaml --format json`,
 		Args: noArgs,
@@ -95,6 +101,23 @@ are never printed.`,
 					st.Version, st.Usable = v.Version, true
 				} else {
 					st.LastError = err.Error()
+				}
+				out = append(out, st)
+			}
+			// A vault key is read and signs one test digest: the role may
+			// read a key it is not allowed to sign with.
+			for _, nr := range f.KeyRefs() {
+				k := s.Key(nr.Field)
+				st := secretStatus{Field: nr.Field, Ref: k.Secret.String()}
+				v, err := k.Secret.Get()
+				if err == nil {
+					err = signProbe(k.Source, v)
+				}
+				if err == nil {
+					st.Version, st.Usable = v.Version, true
+				} else {
+					st.LastError = err.Error()
+					loadErr = errors.Join(loadErr, err)
 				}
 				out = append(out, st)
 			}
@@ -185,4 +208,29 @@ func printSecrets(w io.Writer, format string, out []secretStatus) error {
 		fmt.Fprintln(tw, strings.Join(line, "\t"))
 	}
 	return tw.Flush()
+}
+
+// signProbe signs a digest of zeros with the version v of a vault key and
+// checks the signature against its public key.
+func signProbe(src secrets.KeySource, v secrets.Value) error {
+	signer, err := src.Signer(v)
+	if err != nil {
+		return err
+	}
+	digest := make([]byte, 32)
+	sig, err := signer.Sign(rand.Reader, digest, crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	ok := false
+	switch pub := signer.Public().(type) {
+	case *rsa.PublicKey:
+		ok = rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil
+	case *ecdsa.PublicKey:
+		ok = ecdsa.VerifyASN1(pub, digest, sig)
+	}
+	if !ok {
+		return fmt.Errorf("version %s: the vault's signature does not verify with its public key", v.Version)
+	}
+	return nil
 }

@@ -195,6 +195,17 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) (*build.
 			return nil
 		})
 	}
+	// Every vault key is read too: its public key, a key of a kind that
+	// signs RS256 or ES256 (the sign permission shows at the first
+	// signature; `gatehouse secrets check` signs a test digest).
+	for _, nr := range f.KeyRefs() {
+		check(nr.Field, func() error {
+			if secrets == nil {
+				return nil
+			}
+			return secrets.Key(nr.Field).Secret.Refresh(ctx)
+		})
+	}
 	if f.Audit.SigningKeyFile != "" {
 		check("audit.signing_key_file", func() error {
 			_, err := build.SigningKey(f, opts)

@@ -37,8 +37,16 @@ type CredsIssuer struct {
 	// URL is the https issuer URL; "" in `gatehouse dev` means the dev
 	// gateway's URL. Required for broker mode under `gatehouse serve`.
 	URL string `yaml:"url,omitempty"`
-	// KeyDir holds the signing key; "" means <state dir>/issuer.
+	// KeyDir holds the signing keys (or, with SigningKey, the record of
+	// the vault key versions published); "" means <state dir>/issuer.
 	KeyDir string `yaml:"key_dir,omitempty"`
+	// SigningKey, when set, keeps the signing key in AWS KMS or Azure Key
+	// Vault instead of KeyDir: gatehouse signs through the vault.
+	SigningKey KeyRef `yaml:"signing_key,omitempty"`
+	// PublishAhead is how long a new version of SigningKey is published in
+	// the JWKS before it signs; 0 means twice secrets.refresh_interval, at
+	// least 10m.
+	PublishAhead time.Duration `yaml:"publish_ahead,omitempty"`
 }
 
 // STSEndpoint locates STS.

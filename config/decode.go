@@ -149,6 +149,12 @@ func (d *decoder) value(field string, n ast.Node, v reflect.Value) {
 			return
 		}
 	}
+	if v.Type() == keyRefType {
+		if _, ok := entries(n); !ok {
+			d.add(where(n), field, "%s", inlineKeyMsg())
+			return
+		}
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		e := reflect.New(v.Type().Elem())

@@ -108,10 +108,16 @@ type SecretsAWS struct {
 	// ARN, else creds.sts.region.
 	Region string `yaml:"region,omitempty"`
 	// Endpoint overrides the Secrets Manager URL (a VPC endpoint, or the
-	// local one of `gatehouse dev`); https, or http on loopback.
+	// local one of `gatehouse dev`); https, or http on loopback. "dev"
+	// (under `gatehouse dev` only) means its local one, on the local STS's
+	// endpoint.
 	Endpoint string `yaml:"endpoint,omitempty"`
-	// CAFile adds CA certificates (PEM) to trust at Endpoint.
+	// CAFile adds CA certificates (PEM) to trust at Endpoint and
+	// KMSEndpoint.
 	CAFile string `yaml:"ca_file,omitempty"`
+	// KMSEndpoint overrides the KMS URL for signing keys (aws_kms), like
+	// Endpoint; "dev" means the local KMS of `gatehouse dev`.
+	KMSEndpoint string `yaml:"kms_endpoint,omitempty"`
 }
 
 // SecretsAzure says how Azure Key Vault is reached.
@@ -200,13 +206,18 @@ func (v *validator) secretsSection(s *Secrets) {
 	if s.MaxAge < s.RefreshInterval {
 		v.add("secrets.max_age", "%s: want at least refresh_interval (%s)", s.MaxAge, s.RefreshInterval)
 	}
-	if s.AWS.Endpoint != "" {
+	if s.AWS.Endpoint != "" && s.AWS.Endpoint != EndpointDev {
 		if msg := checkURL(s.AWS.Endpoint, urlRules{localHTTP: true, noQuery: true}); msg != "" {
 			v.add("secrets.aws.endpoint", "%s", msg)
 		}
 	}
-	if s.AWS.CAFile != "" && s.AWS.Endpoint == "" {
-		v.add("secrets.aws.ca_file", "is only used with secrets.aws.endpoint")
+	if s.AWS.KMSEndpoint != "" && s.AWS.KMSEndpoint != EndpointDev {
+		if msg := checkURL(s.AWS.KMSEndpoint, urlRules{localHTTP: true, noQuery: true}); msg != "" {
+			v.add("secrets.aws.kms_endpoint", "%s", msg)
+		}
+	}
+	if s.AWS.CAFile != "" && s.AWS.Endpoint == "" && s.AWS.KMSEndpoint == "" {
+		v.add("secrets.aws.ca_file", "is only used with secrets.aws.endpoint or kms_endpoint")
 	}
 	if s.AWS.Region != "" && !regionRE.MatchString(s.AWS.Region) {
 		v.add("secrets.aws.region", "%s: want an AWS region such as eu-west-1", short(s.AWS.Region))

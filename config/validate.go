@@ -56,6 +56,7 @@ func (f *File) Validate() error {
 	v.gateway(f)
 	v.audit(&f.Audit)
 	v.secretsSection(&f.Secrets)
+	v.issuerKey(f)
 	v.dev(&f.Dev)
 	v.devSTS(&f.Dev.STS)
 	v.devLambda(&f.Dev.Lambda)

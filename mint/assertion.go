@@ -1,18 +1,23 @@
 package mint
 
 import (
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-dev/gatehouse/authn"
@@ -228,7 +233,8 @@ func assertionUTF8(p *authn.Principal, audience, role string) error {
 }
 
 // signJWT signs claims as a compact JWS, for minted web-identity tokens and
-// assertions alike: RS256 with k, header {"alg","kid","typ":"JWT"}.
+// assertions alike: RS256 or ES256 (as k's key is RSA or P-256) with k,
+// header {"alg","kid","typ":"JWT"}. k may sign through a vault.
 func signJWT(k *issuerKey, claims any) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -238,13 +244,36 @@ func signJWT(k *issuerKey, claims any) (string, error) {
 		Alg string `json:"alg"`
 		Kid string `json:"kid"`
 		Typ string `json:"typ"`
-	}{"RS256", k.kid, "JWT"})
+	}{k.alg, k.kid, "JWT"})
 	signing := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
-	sig, err := jwt.SigningMethodRS256.Sign(signing, k.priv)
+	digest := sha256.Sum256([]byte(signing))
+	sig, err := k.signer.Sign(rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
 		return "", fmt.Errorf("mint: sign token: %w", err)
 	}
+	if k.alg == "ES256" {
+		// crypto.Signer returns ASN.1 DER; JWS wants r || s (RFC 7518 §3.4).
+		if sig, err = ecdsaRaw(sig); err != nil {
+			return "", fmt.Errorf("mint: sign token: %w", err)
+		}
+	}
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// ecdsaRaw turns an ASN.1 DER ECDSA P-256 signature into the 64 bytes of
+// r || s.
+func ecdsaRaw(der []byte) ([]byte, error) {
+	var r, s big.Int
+	in := cryptobyte.String(der)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() ||
+		r.Sign() <= 0 || s.Sign() <= 0 || r.BitLen() > 256 || s.BitLen() > 256 {
+		return nil, errors.New("malformed ECDSA signature")
+	}
+	out := make([]byte, 64)
+	r.FillBytes(out[:32])
+	s.FillBytes(out[32:])
+	return out, nil
 }
 
 // appendAssertionKey appends the cache key of an assertion: every input

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,10 @@ type Config struct {
 	Rand io.Reader
 	// Logger receives key reload problems; nil means slog.Default().
 	Logger *slog.Logger
+	// Vault, when set, keeps the signing key in a vault (AWS KMS, Azure Key
+	// Vault) instead of a key file; KeyDir then holds only the record of
+	// the versions published (VaultStateFileName).
+	Vault *Vault
 }
 
 // Issuer is gatehouse as an OpenID Connect issuer: it serves a discovery
@@ -68,7 +73,6 @@ type Issuer struct {
 	url           string
 	discoveryPath string // full request paths
 	jwksPath      string
-	discovery     []byte
 	keyPath       string // "" in memory
 	lifetime      time.Duration
 	now           func() time.Time
@@ -80,6 +84,9 @@ type Issuer struct {
 	mu      sync.Mutex   // serialises reloads and rotations
 	modTime time.Time
 	size    int64
+
+	vault    *vaultState  // nil: keys in a key file or in memory
+	vaultDue atomic.Int64 // unix ns when a next vault version signs; 0: none
 }
 
 // NewIssuer checks cfg and loads the signing keys from KeyDir, creating a
@@ -119,14 +126,12 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	if i.log == nil {
 		i.log = slog.Default()
 	}
-	i.discovery, _ = json.Marshal(map[string]any{
-		"issuer":                                i.url,
-		"jwks_uri":                              i.url + JWKSPath,
-		"response_types_supported":              []string{"id_token"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "iat", "nbf", "exp", "jti", ClaimTags, ClaimSourceIdentity},
-	})
+	if cfg.Vault != nil {
+		if err := i.openVault(cfg.Vault, cfg.KeyDir); err != nil {
+			return nil, err
+		}
+		return i, nil
+	}
 	if cfg.KeyDir == "" {
 		f, err := initialIssuerKeys(i.now(), i.rand)
 		if err != nil {
@@ -136,7 +141,7 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 		if err != nil {
 			return nil, err
 		}
-		i.keys.Store(ks)
+		i.installKeys(ks)
 		return i, nil
 	}
 	i.keyPath = filepath.Join(cfg.KeyDir, KeyFileName)
@@ -171,7 +176,7 @@ func (i *Issuer) install(f *issuerKeyFile, fi os.FileInfo) error {
 	if err != nil {
 		return err
 	}
-	i.keys.Store(ks)
+	i.installKeys(ks)
 	if fi != nil {
 		i.modTime, i.size = fi.ModTime(), fi.Size()
 	}
@@ -182,6 +187,9 @@ func (i *Issuer) install(f *issuerKeyFile, fi os.FileInfo) error {
 // changed (checked at most once a second), so RotateKeys takes effect in a
 // running gateway. A key file that became unreadable keeps the old keys.
 func (i *Issuer) snapshot() *issuerKeys {
+	if i.vault != nil {
+		return i.vaultSnapshot()
+	}
 	if i.keyPath == "" {
 		return i.keys.Load()
 	}
@@ -215,6 +223,9 @@ func (i *Issuer) snapshot() *issuerKeys {
 // Rotate rotates the signing keys now, as RotateKeys does for a key
 // directory; with no KeyDir the keys rotate in memory.
 func (i *Issuer) Rotate() error {
+	if i.vault != nil {
+		return errors.New("mint: the issuer's key is kept in a vault: rotate it there (point the KMS alias at a new key, or add a Key Vault key version)")
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	now := i.now()
@@ -236,6 +247,27 @@ func (i *Issuer) Rotate() error {
 	return i.install(f, fi)
 }
 
+// installKeys makes ks the keys in use, with the discovery document that
+// names their algorithms.
+func (i *Issuer) installKeys(ks *issuerKeys) {
+	var algs []string
+	for _, k := range ks.keys {
+		if !slices.Contains(algs, k.alg) {
+			algs = append(algs, k.alg)
+		}
+	}
+	slices.Sort(algs)
+	ks.discovery, _ = json.Marshal(map[string]any{
+		"issuer":                                i.url,
+		"jwks_uri":                              i.url + JWKSPath,
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": algs,
+		"claims_supported":                      []string{"iss", "sub", "aud", "iat", "nbf", "exp", "jti", ClaimTags, ClaimSourceIdentity},
+	})
+	i.keys.Store(ks)
+}
+
 // URL returns the issuer URL, the `iss` of its tokens.
 func (i *Issuer) URL() string { return i.url }
 
@@ -248,7 +280,7 @@ func (i *Issuer) Handler() http.Handler {
 		var body []byte
 		switch r.URL.Path {
 		case i.discoveryPath:
-			body = i.discovery
+			body = i.snapshot().discovery
 		case i.jwksPath:
 			var err error
 			if body, err = i.snapshot().jwks(i.now()); err != nil {
@@ -280,7 +312,8 @@ func (i *Issuer) Handler() http.Handler {
 // way EKS publishes its service-account issuer. The files hold public keys
 // only. Serve both as application/json.
 func (i *Issuer) Export(dir string) error {
-	jwks, err := i.snapshot().jwks(i.now())
+	ks := i.snapshot()
+	jwks, err := ks.jwks(i.now())
 	if err != nil {
 		return err
 	}
@@ -288,7 +321,7 @@ func (i *Issuer) Export(dir string) error {
 	if err := os.MkdirAll(wk, 0o755); err != nil {
 		return fmt.Errorf("mint: export: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(DiscoveryPath[1:])), append(i.discovery, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(DiscoveryPath[1:])), append(ks.discovery, '\n'), 0o644); err != nil {
 		return fmt.Errorf("mint: export: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, JWKSPath[1:]), append(jwks, '\n'), 0o644); err != nil {
@@ -338,7 +371,7 @@ type WebIdentity struct {
 // Tag is one session tag.
 type Tag struct{ Key, Value string }
 
-// Mint returns the web-identity token for id: RS256 with the current key's
+// Mint returns the web-identity token for id: RS256 or ES256 with the current key's
 // kid; iss the issuer URL; aud id.Audience; sub id.Subject; iat and nbf
 // now, exp now + the token lifetime (at most 5 min); a random jti; the tags
 // (all of them transitive) in https://aws.amazon.com/tags; and

@@ -3,6 +3,8 @@ package mint
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -52,8 +54,12 @@ type issuerKey struct {
 	Retired time.Time `json:"retired,omitzero"`
 	Key     string    `json:"private_key"` // PEM, PKCS #8
 
-	priv *rsa.PrivateKey
-	kid  string // RFC 7638 SHA-256 thumbprint, base64url
+	// signer signs: the parsed private key of a key file, or a vault's
+	// sign operation (vault.go).
+	signer crypto.Signer
+	pub    crypto.PublicKey
+	alg    string // RS256 or ES256
+	kid    string // RFC 7638 SHA-256 thumbprint, base64url
 }
 
 type issuerKeyFile struct {
@@ -62,8 +68,9 @@ type issuerKeyFile struct {
 
 // issuerKeys is an immutable snapshot of the keys.
 type issuerKeys struct {
-	keys    []*issuerKey
-	current *issuerKey
+	keys      []*issuerKey
+	current   *issuerKey
+	discovery []byte // the discovery document, naming the keys' algorithms
 }
 
 func newIssuerKey(state string, now time.Time, random io.Reader) (*issuerKey, error) {
@@ -95,18 +102,39 @@ func (k *issuerKey) parse() error {
 	if !ok || priv.N.BitLen() < issuerKeyBits {
 		return errors.New("mint: issuer key is not an RSA key of at least 2048 bits")
 	}
-	tp, err := (&jose.JSONWebKey{Key: &priv.PublicKey}).Thumbprint(crypto.SHA256)
+	return k.setSigner(priv)
+}
+
+// setSigner sets the key's signer, public key, algorithm and key id: an RSA
+// key signs RS256, an ECDSA P-256 key ES256.
+func (k *issuerKey) setSigner(s crypto.Signer) error {
+	pub := s.Public()
+	switch p := pub.(type) {
+	case *rsa.PublicKey:
+		if p.N.BitLen() < issuerKeyBits {
+			return errors.New("mint: issuer key: an RSA key of at least 2048 bits is needed")
+		}
+		k.alg = "RS256"
+	case *ecdsa.PublicKey:
+		if p.Curve != elliptic.P256() {
+			return errors.New("mint: issuer key: an ECDSA key must be on P-256")
+		}
+		k.alg = "ES256"
+	default:
+		return fmt.Errorf("mint: issuer key: a %T key: want RSA or ECDSA P-256", pub)
+	}
+	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
 	if err != nil {
 		return err
 	}
-	k.priv, k.kid = priv, base64.RawURLEncoding.EncodeToString(tp)
+	k.signer, k.pub, k.kid = s, pub, base64.RawURLEncoding.EncodeToString(tp)
 	return nil
 }
 
 func newIssuerKeys(f *issuerKeyFile) (*issuerKeys, error) {
 	ks := &issuerKeys{}
 	for _, k := range f.Keys {
-		if k.priv == nil {
+		if k.signer == nil {
 			if err := k.parse(); err != nil {
 				return nil, err
 			}
@@ -145,7 +173,7 @@ func (ks *issuerKeys) published(now time.Time) []*issuerKey {
 func (ks *issuerKeys) jwks(now time.Time) ([]byte, error) {
 	set := jose.JSONWebKeySet{}
 	for _, k := range ks.published(now) {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: "RS256", Use: "sig"})
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.pub, KeyID: k.kid, Algorithm: k.alg, Use: "sig"})
 	}
 	return json.Marshal(set)
 }

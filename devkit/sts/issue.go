@@ -146,3 +146,25 @@ func credentialsOf(s *Session) credentialsXML {
 		Expiration:      s.Expiration.UTC().Format(time.RFC3339),
 	}
 }
+
+// HostSession issues a session of the role roleARN to the local machine
+// itself, with no request and no trust policy: the local stand-in for an
+// instance profile or a task role, whose credentials AWS hands a workload
+// without it proving anything. `gatehouse dev` uses it for its own calls
+// to the local KMS and Secrets Manager (its issuer's key is in the local
+// KMS, so web identity, which that key signs, cannot be how it gets
+// there). Nothing reachable over the network can call it.
+func (s *Server) HostSession(roleARN, sessionName string, duration time.Duration) (*Session, error) {
+	rl, ok := s.roles[roleARN]
+	if !ok {
+		return nil, errUnknownRole
+	}
+	if duration <= 0 || duration > rl.maxDuration {
+		duration = time.Hour
+	}
+	out, err := s.issue(rl, issueRequest{sessionName: sessionName, duration: duration})
+	if err != nil {
+		return nil, err
+	}
+	return out.sess, nil
+}

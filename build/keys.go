@@ -1,0 +1,213 @@
+package build
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/secrets"
+)
+
+// VaultKey is a signing key of the file kept in a vault: the Secret whose
+// values are its versions' public keys, and the source that makes signers
+// for them.
+type VaultKey struct {
+	Secret *secrets.Secret
+	Source secrets.KeySource
+}
+
+// Key returns the vault key the field names (creds.issuer.signing_key), or
+// a zero VaultKey if the file names none there.
+func (s *Secrets) Key(field string) VaultKey {
+	if s == nil {
+		return VaultKey{}
+	}
+	return s.keys[field]
+}
+
+// addKeys adds the file's vault keys to s, with one KMS client per region
+// and one Key Vault keys client per vault.
+func (s *Secrets) addKeys(ctx context.Context, f *config.File, o Options, sc *SecretClients) error {
+	kc := map[string]*kms.Client{}
+	kv := map[string]*azkeys.Client{}
+	for _, nr := range f.KeyRefs() {
+		var src secrets.KeySource
+		switch r := nr.Ref; {
+		case r.AWSKMS != nil:
+			region := arnRegion(r.AWSKMS.KeyID, f)
+			c := kc[region]
+			if c == nil {
+				var err error
+				if c, err = kmsClient(ctx, f, o, region, sc.AWS); err != nil {
+					return fmt.Errorf("%s: %w", nr.Field, err)
+				}
+				kc[region] = c
+			}
+			src = secrets.KMSKey{Client: c, KeyID: r.AWSKMS.KeyID}
+		case r.AzureKeyVault != nil:
+			a := r.AzureKeyVault
+			c := kv[a.Vault]
+			if c == nil {
+				var err error
+				if c, err = keyVaultKeysClient(f, o, a.Vault, sc.Azure); err != nil {
+					return fmt.Errorf("%s: %w", nr.Field, err)
+				}
+				kv[a.Vault] = c
+			}
+			src = secrets.KeyVaultKey{Client: keyVaultKeys{c}, Vault: a.Vault, Name: a.Name, Version: a.Version}
+		default:
+			continue
+		}
+		s.keys[nr.Field] = VaultKey{Secret: s.Set.Add(src, secrets.Raw), Source: src}
+	}
+	return nil
+}
+
+// vaultKey returns the field's vault key with a current version: from
+// o.Secrets (loaded and refreshed by serve or dev), else read once now.
+func vaultKey(ctx context.Context, f *config.File, o Options, field string) (VaultKey, error) {
+	if k := o.Secrets.Key(field); k.Secret != nil {
+		return k, nil
+	}
+	s, err := NewSecrets(ctx, f, o, nil)
+	if err != nil {
+		return VaultKey{}, err
+	}
+	k := s.Key(field)
+	if k.Secret == nil {
+		return VaultKey{}, fmt.Errorf("%s is not set", field)
+	}
+	if err := k.Secret.Refresh(ctx); err != nil {
+		return VaultKey{}, fmt.Errorf("%s: %w", field, err)
+	}
+	return k, nil
+}
+
+// arnRegion is the region of an ARN, else secrets.aws.region, else
+// creds.sts.region's resolution.
+func arnRegion(id string, f *config.File) string {
+	if strings.HasPrefix(id, "arn:") {
+		if parts := strings.Split(id, ":"); len(parts) > 3 && parts[3] != "" {
+			return parts[3]
+		}
+	}
+	if f.Secrets.AWS.Region != "" {
+		return f.Secrets.AWS.Region
+	}
+	return Region(f)
+}
+
+func kmsClient(ctx context.Context, f *config.File, o Options, region string, creds aws.CredentialsProvider) (*kms.Client, error) {
+	cfg, err := AWS(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		cfg.Credentials = aws.NewCredentialsCache(creds)
+	}
+	hc, err := CAClient(f.Secrets.AWS.CAFile, o)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.aws.ca_file: %w", err)
+	}
+	return kms.NewFromConfig(cfg, func(ko *kms.Options) {
+		ko.Region = region
+		if f.Secrets.AWS.KMSEndpoint != "" {
+			ko.BaseEndpoint = aws.String(f.Secrets.AWS.KMSEndpoint)
+		}
+		if hc != nil {
+			ko.HTTPClient = hc
+		}
+	}), nil
+}
+
+func keyVaultKeysClient(f *config.File, o Options, vault string, cred azcore.TokenCredential) (*azkeys.Client, error) {
+	hc, err := CAClient(f.Secrets.Azure.CAFile, o)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.azure.ca_file: %w", err)
+	}
+	var opts azcore.ClientOptions
+	if hc != nil {
+		opts.Transport = hc
+	}
+	if cred == nil {
+		if cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts}); err != nil {
+			return nil, fmt.Errorf("azure credentials: %w", err)
+		}
+	}
+	return azkeys.NewClient(vault, cred, &azkeys.ClientOptions{
+		ClientOptions:                        opts,
+		DisableChallengeResourceVerification: loopbackURL(vault),
+	})
+}
+
+// keyVaultKeys adapts the Azure SDK's keys client to
+// secrets.KeyVaultKeysAPI.
+type keyVaultKeys struct{ c *azkeys.Client }
+
+func (k keyVaultKeys) GetKey(ctx context.Context, name, version string) ([]byte, string, error) {
+	resp, err := k.c.GetKey(ctx, name, version, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	jwk := resp.Key
+	if jwk == nil || jwk.KID == nil || jwk.Kty == nil {
+		return nil, "", errors.New("the answer from Key Vault holds no key")
+	}
+	var pub crypto.PublicKey
+	switch *jwk.Kty {
+	case azkeys.KeyTypeRSA, azkeys.KeyTypeRSAHSM:
+		if len(jwk.E) == 0 || len(jwk.E) > 4 || len(jwk.N) == 0 {
+			return nil, "", errors.New("Key Vault returned a malformed RSA key")
+		}
+		pub = &rsa.PublicKey{N: new(big.Int).SetBytes(jwk.N), E: int(new(big.Int).SetBytes(jwk.E).Int64())}
+	case azkeys.KeyTypeEC, azkeys.KeyTypeECHSM:
+		if jwk.Crv == nil || *jwk.Crv != azkeys.CurveNameP256 {
+			return nil, "", errors.New("the Key Vault key is not on P-256")
+		}
+		// The point is checked by ParsePKIXPublicKey (in secrets.PublicKey):
+		// a point off the curve is refused there.
+		pt := append([]byte{4}, append(leftPad(jwk.X, 32), leftPad(jwk.Y, 32)...)...)
+		ek, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pt)
+		if err != nil {
+			return nil, "", fmt.Errorf("Key Vault returned a malformed EC key: %w", err)
+		}
+		pub = ek
+	default:
+		return nil, "", fmt.Errorf("the Key Vault key is of type %s: want RSA or EC", *jwk.Kty)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, "", err
+	}
+	return der, jwk.KID.Version(), nil
+}
+
+func (k keyVaultKeys) Sign(ctx context.Context, name, version, alg string, digest []byte) ([]byte, error) {
+	a := azkeys.SignatureAlgorithm(alg)
+	resp, err := k.c.Sign(ctx, name, version, azkeys.SignParameters{Algorithm: &a, Value: digest}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Result, nil
+}
+
+func leftPad(b []byte, n int) []byte {
+	if len(b) >= n {
+		return b
+	}
+	return append(make([]byte, n-len(b)), b...)
+}

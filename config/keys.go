@@ -1,0 +1,139 @@
+package config
+
+import (
+	"net/url"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// KeyRef names a signing key that never leaves its vault: exactly one of
+// AWSKMS and AzureKeyVault. gatehouse reads its public key and signs through
+// the vault's sign operation (RS256 with an RSA key of 2048 bits or more,
+// ES256 with a P-256 key); the key is read again on the `secrets:` schedule,
+// so a rotation in the vault is taken up without a restart.
+type KeyRef struct {
+	// AWSKMS is an asymmetric KMS key (SIGN_VERIFY).
+	AWSKMS *KMSKey `yaml:"aws_kms,omitempty"`
+	// AzureKeyVault is a Key Vault key with the sign operation.
+	AzureKeyVault *AzureKey `yaml:"azure_key_vault,omitempty"`
+}
+
+// KMSKey locates an AWS KMS key.
+type KMSKey struct {
+	// KeyID is an alias (alias/NAME), an alias ARN, a key ARN or a key id;
+	// required. Rotation points the alias at a new key, so name an alias.
+	KeyID string `yaml:"key_id"`
+}
+
+// AzureKey locates an Azure Key Vault key.
+type AzureKey struct {
+	// Vault is the vault's URL, such as https://contoso.vault.azure.net;
+	// required.
+	Vault string `yaml:"vault"`
+	// Name is the key's name; required.
+	Name string `yaml:"name"`
+	// Version pins one version; "" means the latest, which a refresh
+	// follows (rotation adds a version).
+	Version string `yaml:"version,omitempty"`
+}
+
+// IsZero reports whether no vault is named.
+func (r KeyRef) IsZero() bool { return r.AWSKMS == nil && r.AzureKeyVault == nil }
+
+// String names the key: for logs, errors and metric labels.
+func (r KeyRef) String() string {
+	switch {
+	case r.AWSKMS != nil:
+		return "aws-kms:" + r.AWSKMS.KeyID
+	case r.AzureKeyVault != nil:
+		s := "azure-keyvault:" + strings.TrimRight(r.AzureKeyVault.Vault, "/") + "/keys/" + r.AzureKeyVault.Name
+		if r.AzureKeyVault.Version != "" {
+			s += "/" + r.AzureKeyVault.Version
+		}
+		return s
+	}
+	return "none"
+}
+
+// NamedKeyRef is a key reference with the field that holds it.
+type NamedKeyRef struct {
+	Field string
+	Ref   KeyRef
+}
+
+// KeyRefs lists every vault key of the file with its field.
+func (f *File) KeyRefs() []NamedKeyRef {
+	var out []NamedKeyRef
+	if !f.Creds.Issuer.SigningKey.IsZero() {
+		out = append(out, NamedKeyRef{"creds.issuer.signing_key", f.Creds.Issuer.SigningKey})
+	}
+	return out
+}
+
+var (
+	keyRefType = reflect.TypeFor[KeyRef]()
+	// KMS key ids: a key id (UUID or mrk-), an alias name, or the ARN of
+	// either.
+	kmsKeyIDRE = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[A-Za-z0-9-]{1,64}|alias/[A-Za-z0-9/_-]{1,250})|alias/[A-Za-z0-9/_-]{1,250}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+)
+
+// inlineKeyMsg is the problem of a scalar where a KeyRef belongs.
+func inlineKeyMsg() string {
+	return "a signing key is named, never written in the configuration: aws_kms: {key_id: alias/NAME} or azure_key_vault: {vault: URL, name: ...}"
+}
+
+// keyRef checks one key reference at field.
+func (v *validator) keyRef(field string, r KeyRef) {
+	if r.AWSKMS != nil && r.AzureKeyVault != nil {
+		v.add(field, "names two vaults: give exactly one of aws_kms and azure_key_vault")
+	}
+	if k := r.AWSKMS; k != nil && !kmsKeyIDRE.MatchString(k.KeyID) {
+		v.add(field+".aws_kms.key_id", "%s: want alias/NAME, a key id, or the ARN of a key or alias", short(k.KeyID))
+	}
+	if a := r.AzureKeyVault; a != nil {
+		q := field + ".azure_key_vault"
+		if a.Vault == "" {
+			v.add(q+".vault", "is required: the vault's URL, such as https://contoso.vault.azure.net")
+		} else if msg := checkURL(a.Vault, urlRules{localHTTP: true, noQuery: true}); msg != "" {
+			v.add(q+".vault", "%s", msg)
+		} else if u, _ := url.Parse(a.Vault); strings.Trim(u.Path, "/") != "" {
+			v.add(q+".vault", "%s: want the vault's URL alone (https://NAME.vault.azure.net), with the key in name", short(a.Vault))
+		}
+		if !kvNameRE.MatchString(a.Name) {
+			v.add(q+".name", "%s: want a Key Vault key name (1 to 127 letters, digits and '-')", short(a.Name))
+		}
+		if a.Version != "" && !kvVersionRE.MatchString(a.Version) {
+			v.add(q+".version", "%s: want a version id (32 hexadecimal digits) or nothing for the latest", short(a.Version))
+		}
+	}
+}
+
+// issuerKey checks creds.issuer's vault key and publish-ahead time.
+func (v *validator) issuerKey(f *File) {
+	is := &f.Creds.Issuer
+	if is.SigningKey.IsZero() {
+		if is.PublishAhead != 0 {
+			v.add("creds.issuer.publish_ahead", "is only used with creds.issuer.signing_key (a key file's next key is published one rotation ahead)")
+		}
+		return
+	}
+	v.keyRef("creds.issuer.signing_key", is.SigningKey)
+	if is.PublishAhead != 0 && is.PublishAhead < f.Secrets.RefreshInterval+f.Secrets.RefreshInterval/10 {
+		v.add("creds.issuer.publish_ahead", "%s: want at least secrets.refresh_interval plus its 10%% jitter (%s), so every replica publishes a new key version before any signs with it",
+			is.PublishAhead, f.Secrets.RefreshInterval+f.Secrets.RefreshInterval/10)
+	}
+	if is.PublishAhead > 7*24*time.Hour {
+		v.add("creds.issuer.publish_ahead", "%s: want at most 168h", is.PublishAhead)
+	}
+}
+
+// PublishAheadOrDefault is creds.issuer.publish_ahead, or when unset twice
+// the secrets refresh interval and at least 10 minutes.
+func (f *File) PublishAheadOrDefault() time.Duration {
+	if d := f.Creds.Issuer.PublishAhead; d > 0 {
+		return d
+	}
+	return max(10*time.Minute, 2*f.Secrets.RefreshInterval)
+}
