@@ -78,7 +78,7 @@ func (c countingSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte
 
 type testClock struct{ ns atomic.Int64 }
 
-func (c *testClock) now() time.Time       { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *testClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
 func jwksKids(t *testing.T, srv interface{ Client() *http.Client }, url string) map[string]string {
