@@ -4,11 +4,13 @@
 //
 // In: an Event filled by an entry point (plain data: this package imports no
 // other gatehouse package), with the principal already pseudonymised
-// (Pseudonymizer) and claims already filtered (SanitizeClaims). Out: the
-// event stored in a Sink by a Recorder, which cleans every string (no
-// control, bidi or invalid UTF-8 characters; bounded lengths), gives it an
-// id, a sequence number in the writer's chain and a hash linking it to the
-// previous event, and periodically stores a Checkpoint signed with the
+// (Pseudonymizer; PseudonymKeys when the key rotates, so that each event
+// records the id of the key that made its pseudonym) and claims already
+// filtered (SanitizeClaims). Out: the event stored in a Sink by a
+// Recorder, which cleans every string (no control, bidi or invalid UTF-8
+// characters; bounded lengths), gives it an id, a sequence number in the
+// writer's chain and a hash linking it to the previous event, and
+// periodically stores a Checkpoint signed with the
 // configured key. Verify checks a store against those links and signatures
 // and names the first bad position; Prune deletes old events while keeping
 // the checkpoint that anchors what remains.

@@ -43,6 +43,7 @@ type Event struct {
 
 	Tenant        string  // the principal's tenant (Entra tid)
 	Principal     string  // pseudonym of the principal (Pseudonymizer.Principal), never the subject in clear
+	PseudonymKey  string  // KeyID of the key that made Principal; "" if unknown (events written before key ids) or no principal
 	PrincipalKind string  // "user" or "app"
 	App           string  // the calling client (azp/appid)
 	Agents        []Agent // who acted for whom, current actor first
@@ -83,6 +84,11 @@ type Agent struct {
 // eventJSON is the wire form of Event, field for field, in schema order. It
 // exists so the wire format is fixed here rather than by struct tags on the
 // plain-data type, and so Time has its fixed-width layout.
+//
+// A field added to schema version 1 after its first events (pseudonym_key)
+// is omitempty and placed before the chain fields: an event without it
+// encodes, and so hashes, exactly as it did before the field existed, and
+// seal's splice of the chain fields still ends the encoding.
 type eventJSON struct {
 	Version         int               `json:"version"`
 	ID              string            `json:"id"`
@@ -91,6 +97,7 @@ type eventJSON struct {
 	Replica         string            `json:"replica,omitempty"`
 	Tenant          string            `json:"tenant,omitempty"`
 	Principal       string            `json:"principal,omitempty"`
+	PseudonymKey    string            `json:"pseudonym_key,omitempty"`
 	PrincipalKind   string            `json:"principal_kind,omitempty"`
 	App             string            `json:"app,omitempty"`
 	Agents          []agentJSON       `json:"agents,omitempty"`
@@ -131,7 +138,7 @@ func FormatTime(t time.Time) string {
 func (e *Event) wire() eventJSON {
 	w := eventJSON{
 		Version: e.Version, ID: e.ID, Time: FormatTime(e.Time), RequestID: e.RequestID, Replica: e.Replica,
-		Tenant: e.Tenant, Principal: e.Principal, PrincipalKind: e.PrincipalKind, App: e.App,
+		Tenant: e.Tenant, Principal: e.Principal, PseudonymKey: e.PseudonymKey, PrincipalKind: e.PrincipalKind, App: e.App,
 		Action: e.Action, Resource: e.Resource, Route: e.Route,
 		Decision: e.Decision, Policies: e.Policies, Role: e.Role, STSSession: e.STSSession,
 		Target: e.Target, TargetRequestID: e.TargetRequestID,
@@ -173,7 +180,7 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 	}
 	*e = Event{
 		Version: w.Version, ID: w.ID, Time: t, RequestID: w.RequestID, Replica: w.Replica,
-		Tenant: w.Tenant, Principal: w.Principal, PrincipalKind: w.PrincipalKind, App: w.App,
+		Tenant: w.Tenant, Principal: w.Principal, PseudonymKey: w.PseudonymKey, PrincipalKind: w.PrincipalKind, App: w.App,
 		Action: w.Action, Resource: w.Resource, Route: w.Route,
 		Decision: w.Decision, Policies: w.Policies, Role: w.Role, STSSession: w.STSSession,
 		Target: w.Target, TargetRequestID: w.TargetRequestID,

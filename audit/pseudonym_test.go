@@ -46,6 +46,14 @@ func TestPseudonymizer(t *testing.T) {
 	if strings.Contains(got, oid) || strings.Contains(got, tenant) {
 		t.Error("the pseudonym contains the subject or tenant")
 	}
+	// The key id is part of the stored format too.
+	const wantID = "k1:2CdTCDSQoyABvRvg" // computed independently (Python hmac)
+	if id := p.KeyID(); id != wantID {
+		t.Errorf("KeyID = %q, want %q", id, wantID)
+	}
+	if other.KeyID() == p.KeyID() {
+		t.Error("two keys have the same key id")
+	}
 	if _, err := audit.NewPseudonymizer(make([]byte, 31)); err == nil {
 		t.Error("NewPseudonymizer accepted a 31-byte key")
 	}

@@ -54,6 +54,12 @@ type Config struct {
 	// Replica names this gateway replica in events and chain ids; "" means
 	// the host name.
 	Replica string
+	// Pseudonyms are the keys whose Principal names the principals of the
+	// events recorded: Record sets an event's PseudonymKey, when the caller
+	// left it empty, to the id of the key that made its Principal, even if
+	// the keys rotated in between. nil leaves PseudonymKey as the caller
+	// set it.
+	Pseudonyms *PseudonymKeys
 	// Signer signs checkpoints: an Ed25519, ECDSA or RSA private key. nil
 	// means no checkpoints: chains still link, but Verify then cannot tell a
 	// chain forged as a whole, nor anchor retention.
@@ -208,9 +214,10 @@ func NewRecorder(cfg Config) (*Recorder, error) {
 }
 
 // Record stores one event, per Config.Mode and OnUnavailable. It first fills
-// ev's ID (random), Time (Now), Version and Replica when empty; it then
-// stores a cleaned copy (every string field as SanitizeClaims describes,
-// time in UTC microseconds) with the chain fields set, and leaves ev's chain
+// ev's ID (random), Time (Now), Version, Replica and, with Config.Pseudonyms,
+// PseudonymKey when empty; it then stores a cleaned copy (every string field
+// as SanitizeClaims describes, time in UTC microseconds, no PseudonymKey
+// without a Principal) with the chain fields set, and leaves ev's chain
 // fields alone.
 //
 // In Sync mode a nil error means the event is committed (or spooled); an
@@ -219,6 +226,13 @@ func NewRecorder(cfg Config) (*Recorder, error) {
 // queue: once queued, the outcome is awaited (each write is bounded by
 // WriteTimeout). An invalid event (unknown Decision) is an error of its own.
 func (r *Recorder) Record(ctx context.Context, ev *Event) error {
+	if r.cfg.Pseudonyms != nil {
+		// First, so that even an event refused below releases what
+		// Principal remembered for it.
+		if id := r.cfg.Pseudonyms.recorded(ev); ev.PseudonymKey == "" {
+			ev.PseudonymKey = id
+		}
+	}
 	if err := ev.validate(); err != nil {
 		return err
 	}
@@ -235,6 +249,9 @@ func (r *Recorder) Record(ctx context.Context, ev *Event) error {
 	it := item{ev: cleanEvent(ev)}
 	it.ev.Time = it.ev.Time.UTC().Truncate(time.Microsecond)
 	it.ev.Chain, it.ev.Seq, it.ev.PrevHash, it.ev.Hash = "", 0, "", ""
+	if it.ev.Principal == "" {
+		it.ev.PseudonymKey = "" // it names the key of a pseudonym there is none of
+	}
 	it.body = it.ev.Canonical() // here, in the caller's goroutine, not the writer's
 
 	if r.cfg.Mode == Async && r.cfg.OnUnavailable == FailClosed && r.down.Load() {

@@ -156,7 +156,7 @@ func escaped(r rune) bool {
 func cleanEvent(e *Event) Event {
 	c := *e
 	for _, p := range []*string{
-		&c.ID, &c.RequestID, &c.Replica, &c.Tenant, &c.Principal, &c.PrincipalKind, &c.App,
+		&c.ID, &c.RequestID, &c.Replica, &c.Tenant, &c.Principal, &c.PseudonymKey, &c.PrincipalKind, &c.App,
 		&c.Action, &c.Resource, &c.Route, &c.Role, &c.STSSession, &c.Target, &c.TargetRequestID,
 		&c.Check, &c.ErrorClass,
 	} {

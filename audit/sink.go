@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -61,21 +62,39 @@ type Row struct {
 
 // Filter selects events for Query. Zero fields match everything.
 type Filter struct {
-	Principal string    // pseudonym, as Pseudonymizer.Principal returns it
-	Tenant    string    // tenant id
-	Agent     string    // matches any link of the agent chain, by Subject or App
-	Route     string    // route name
-	Decision  string    // allow, deny or error
-	Since     time.Time // events at or after Since
-	Until     time.Time // events before Until
-	Limit     int       // at most this many events; 0 means no limit
-	Newest    bool      // newest first, so Limit keeps the most recent events
+	// Principals are pseudonyms, as Pseudonymizer.Principal returns them:
+	// an event matches if its principal is any of them (an event without a
+	// principal matches none). One subject has one pseudonym per key
+	// (PseudonymKeys.Principals), so finding its events across key
+	// rotations takes several. Empty matches every event.
+	Principals []string
+	Tenant     string    // tenant id
+	Agent      string    // matches any link of the agent chain, by Subject or App
+	Route      string    // route name
+	Decision   string    // allow, deny or error
+	Since      time.Time // events at or after Since
+	Until      time.Time // events before Until
+	Limit      int       // at most this many events; 0 means no limit
+	Newest     bool      // newest first, so Limit keeps the most recent events
+}
+
+// MatchablePrincipals returns the Principals a stored event can hold, each
+// once, in order: a value that cleaning would change (see Unmatchable) is
+// left out, since no stored principal equals it. The SQL sinks bind these.
+func (f *Filter) MatchablePrincipals() []string {
+	var out []string
+	for _, p := range f.Principals {
+		if p != "" && clean(p, MaxFieldBytes) == p && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Match reports whether e passes f; sinks that filter in memory use it, and
 // it defines what the SQL sinks' queries compute.
 func (f *Filter) Match(e *Event) bool {
-	if f.Principal != "" && e.Principal != f.Principal ||
+	if len(f.Principals) > 0 && (e.Principal == "" || !slices.Contains(f.Principals, e.Principal)) ||
 		f.Tenant != "" && e.Tenant != f.Tenant ||
 		f.Route != "" && e.Route != f.Route ||
 		f.Decision != "" && e.Decision != f.Decision {
@@ -99,15 +118,16 @@ func (f *Filter) Match(e *Event) bool {
 // Unmatchable reports whether a string in f is one no stored event holds:
 // the Recorder stores every string cleaned (valid UTF-8, no control or
 // format characters, bounded length), so such a filter matches nothing.
+// For Principals that is every one of them (MatchablePrincipals is empty).
 // SQL sinks answer it without asking the database, where a NUL byte or
 // invalid UTF-8 in a parameter is an error rather than a miss.
 func (f *Filter) Unmatchable() bool {
-	for _, v := range []string{f.Principal, f.Tenant, f.Agent, f.Route, f.Decision} {
+	for _, v := range []string{f.Tenant, f.Agent, f.Route, f.Decision} {
 		if clean(v, MaxFieldBytes) != v {
 			return true
 		}
 	}
-	return false
+	return len(f.Principals) > 0 && len(f.MatchablePrincipals()) == 0
 }
 
 // FilterTime formats a Filter's Since or Until for comparison with stored

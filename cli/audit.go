@@ -123,7 +123,10 @@ func runAuditQuery(ctx context.Context, e *env, o queryOptions) error {
 		return err
 	}
 	defer sink.Close()
-	flt := audit.Filter{Principal: o.principal, Tenant: o.tenant, Agent: o.agent, Route: o.route, Decision: o.decision, Limit: o.limit, Newest: true}
+	flt := audit.Filter{Tenant: o.tenant, Agent: o.agent, Route: o.route, Decision: o.decision, Limit: o.limit, Newest: true}
+	if o.principal != "" {
+		flt.Principals = []string{o.principal}
+	}
 	now := time.Now()
 	if flt.Since, err = parseWhen(o.since, now); err != nil {
 		return err
@@ -140,7 +143,7 @@ func runAuditQuery(ctx context.Context, e *env, o queryOptions) error {
 		if err != nil {
 			return err
 		}
-		flt.Principal = pseudo.Principal(tenant, oid)
+		flt.Principals = []string{pseudo.Principal(tenant, oid)}
 	}
 	events, err := sink.Query(ctx, flt)
 	if err != nil {

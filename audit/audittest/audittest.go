@@ -1,9 +1,11 @@
 // Package audittest is the conformance suite every audit.Sink runs:
 // audittest.Run(t, newSink). It writes through a real audit.Recorder and
 // checks append order, query and every filter, injection-proof storage,
-// Verify, retention (audit.Prune) and, where the sink's test wrapper can
-// change stored rows behind its back (Tamperer), that Verify finds each kind
-// of tampering at the right position.
+// Verify (also of a trail written before events recorded their pseudonym
+// key), a pseudonym key rotation under concurrent writers, retention
+// (audit.Prune) and, where the sink's test wrapper can change stored rows
+// behind its back (Tamperer), that Verify finds each kind of tampering at
+// the right position.
 //
 // A sink that cannot query, scan or delete (a plain stream, a read-back
 // file) returns audit.ErrUnsupported there, and the suite checks only what
@@ -119,6 +121,8 @@ func Run(t *testing.T, newSink func(t *testing.T) audit.Sink) {
 	t.Run("LargeBatches", s.largeBatches)
 	t.Run("Retention", s.retention)
 	t.Run("Tamper", s.tamper)
+	t.Run("OldFormat", s.oldFormat)
+	t.Run("KeyRotation", s.keyRotation)
 	t.Run("Unsupported", s.unsupported)
 }
 
@@ -249,7 +253,12 @@ func (s *suite) filters(t *testing.T) {
 		want   []string
 	}{
 		{"no filter", audit.Filter{}, []string{"e0", "e1", "e2", "e3"}},
-		{"principal", audit.Filter{Principal: "p1:a"}, []string{"e0", "e2"}},
+		{"principal", audit.Filter{Principals: []string{"p1:a"}}, []string{"e0", "e2"}},
+		{"any of several principals", audit.Filter{Principals: []string{"p1:c", "p1:nobody", "p1:a"}}, []string{"e0", "e2", "e3"}},
+		{"a principal given twice", audit.Filter{Principals: []string{"p1:b", "p1:b"}}, []string{"e1"}},
+		{"principals with one no event can hold", audit.Filter{Principals: []string{"p1:b\x00", "p1:b"}}, []string{"e1"}},
+		{"principals all unstorable", audit.Filter{Principals: []string{"p1:b\x00", "\xff"}}, nil},
+		{"an empty principal is no event's", audit.Filter{Principals: []string{""}}, nil},
 		{"tenant", audit.Filter{Tenant: "t2"}, []string{"e2", "e3"}},
 		{"agent by subject, any link", audit.Filter{Agent: "p1:agent-b"}, []string{"e2", "e3"}},
 		{"agent by app", audit.Filter{Agent: "app-x"}, []string{"e0"}},
@@ -261,9 +270,10 @@ func (s *suite) filters(t *testing.T) {
 		{"sub-microsecond since", audit.Filter{Since: at(1).Add(time.Nanosecond)}, []string{"e2", "e3"}},
 		{"limit keeps the oldest", audit.Filter{Limit: 2}, []string{"e0", "e1"}},
 		{"newest with limit", audit.Filter{Newest: true, Limit: 2}, []string{"e3", "e2"}},
-		{"combined", audit.Filter{Principal: "p1:a", Decision: "error"}, []string{"e2"}},
-		{"no match", audit.Filter{Principal: "p1:nobody"}, nil},
-		{"quote in a value is data", audit.Filter{Principal: "' OR '1'='1"}, nil},
+		{"combined", audit.Filter{Principals: []string{"p1:a", "p1:b"}, Decision: "error"}, []string{"e2"}},
+		{"no match", audit.Filter{Principals: []string{"p1:nobody"}}, nil},
+		{"quote in a value is data", audit.Filter{Principals: []string{"' OR '1'='1"}}, nil},
+		{"quote in one of several values is data", audit.Filter{Principals: []string{"p1:nobody", "p1:a') OR ('1'='1"}}, nil},
 		{"wildcard in a value is data", audit.Filter{Agent: "%"}, nil},
 		{"json in a value is data", audit.Filter{Agent: `{"app":"app-x"}`}, nil},
 	}
@@ -338,7 +348,7 @@ func (s *suite) injection(t *testing.T) {
 	if got[0].Decision != "allow" || got[0].Principal != e.Principal {
 		t.Errorf("a claim changed the event: decision %q principal %q", got[0].Decision, got[0].Principal)
 	}
-	for _, f := range []audit.Filter{{Principal: hostile["sql"].(string)}, {Route: "orders\x00"}, {Agent: "p1:x\n"}, {Route: "\xff"}} {
+	for _, f := range []audit.Filter{{Principals: []string{hostile["sql"].(string)}}, {Route: "orders\x00"}, {Agent: "p1:x\n"}, {Route: "\xff"}} {
 		if n := len(query(t, sink, f)); n != 0 {
 			t.Errorf("Query(%+v) returned %d events, want 0", f, n)
 		}

@@ -217,8 +217,15 @@ func (s *Sink) Query(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 	var q strings.Builder
 	var args []any
 	q.WriteString(`SELECT pos, data, hash FROM audit_events WHERE 1 = 1`)
+	if ps := f.MatchablePrincipals(); len(ps) > 0 {
+		// One lookup per pseudonym in the (principal, time) index.
+		q.WriteString(" AND principal IN (?" + strings.Repeat(", ?", len(ps)-1) + ")")
+		for _, p := range ps {
+			args = append(args, p)
+		}
+	}
 	for _, c := range []struct{ col, val string }{
-		{"principal", f.Principal}, {"tenant", f.Tenant}, {"route", f.Route}, {"decision", f.Decision},
+		{"tenant", f.Tenant}, {"route", f.Route}, {"decision", f.Decision},
 	} {
 		if c.val != "" {
 			q.WriteString(" AND " + c.col + " = ?") // c.col is one of the constants above
