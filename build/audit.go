@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
@@ -94,10 +95,65 @@ func AuditSink(ctx context.Context, f *config.File, o Options, create bool) (aud
 	}
 }
 
-// Pseudonymizer reads the pseudonym key, for readers of the trail (it
-// never creates one).
+// Pseudonymizer reads the current pseudonym key (audit.key or
+// audit.key_file); it never creates one. PseudonymKeys reads the previous
+// ones too.
 func Pseudonymizer(f *config.File, o Options) (*audit.Pseudonymizer, error) {
 	return pseudonymizer(f, o, false)
+}
+
+// PseudonymKeys reads every pseudonym key, for readers of the trail: the
+// current one and audit.previous_keys, each at least 32 bytes. It never
+// creates one.
+func PseudonymKeys(f *config.File, o Options) (*audit.PseudonymKeys, error) {
+	return pseudonymKeys(context.Background(), f, o, false)
+}
+
+// pseudonymKeys reads the current key (pseudonymizer) and the previous
+// ones. Without Options.Secrets, the references it needs are read once,
+// with one set of store clients.
+func pseudonymKeys(ctx context.Context, f *config.File, o Options, create bool) (*audit.PseudonymKeys, error) {
+	var fields []string
+	for _, nr := range f.SecretRefs() {
+		if nr.Field == "audit.key" || strings.HasPrefix(nr.Field, "audit.previous_keys[") {
+			fields = append(fields, nr.Field)
+		}
+	}
+	if o.Secrets == nil && len(fields) > 0 {
+		s, err := NewSecrets(ctx, f, o, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, field := range fields {
+			if err := s.Field(field).Refresh(ctx); err != nil {
+				return nil, fmt.Errorf("%s: %w", field, err)
+			}
+		}
+		o.Secrets = s
+	}
+	cur, err := pseudonymizer(f, o, create)
+	if err != nil {
+		return nil, err
+	}
+	var prev []*audit.Pseudonymizer
+	for i := range f.Audit.PreviousKeys {
+		field := fmt.Sprintf("audit.previous_keys[%d]", i)
+		sec := o.Secrets.Field(field)
+		if sec == nil {
+			return nil, fmt.Errorf("%s is not set", field)
+		}
+		v, err := sec.Get()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		p, err := audit.NewPseudonymizer(v.Bytes)
+		clear(v.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		prev = append(prev, p)
+	}
+	return audit.NewPseudonymKeys(cur, prev...), nil
 }
 
 // pseudonymizer reads the pseudonym key; with create (a gateway under dev)
@@ -108,6 +164,7 @@ func pseudonymizer(f *config.File, o Options, create bool) (*audit.Pseudonymizer
 		if err != nil {
 			return nil, err
 		}
+		defer clear(v.Bytes)
 		return audit.NewPseudonymizer(v.Bytes)
 	}
 	path := o.AuditFiles(f).Key
@@ -175,23 +232,30 @@ func CreateAuditKeys(f *config.File, o Options) error {
 }
 
 // Trail is step 5 as a gateway runs it: the recorder, the store under it
-// (closed after the recorder), and the pseudonymizer events name
+// (closed after the recorder), and the pseudonym keys events name
 // principals with.
 type Trail struct {
-	Recorder      *audit.Recorder
-	Sink          audit.Sink
-	Pseudonymizer *audit.Pseudonymizer
-	Signer        crypto.Signer // signs checkpoints
+	Recorder *audit.Recorder
+	Sink     audit.Sink
+	// Pseudonyms name principals in events (their Principal is the
+	// pipeline's Pseudonym): audit.key, taken up again whenever its secret
+	// rotates, and audit.previous_keys. The Recorder records which key made
+	// each event's principal.
+	Pseudonyms *audit.PseudonymKeys
+	Signer     crypto.Signer // signs checkpoints
 }
 
 // Close writes what the recorder still holds, then closes the store.
 func (t *Trail) Close() error { return errors.Join(t.Recorder.Close(), t.Sink.Close()) }
 
 // AuditTrail opens the trail of a gateway. Under dev (a state directory)
-// its keys are generated on first use.
+// its keys are generated on first use. When audit.key is a reference in
+// Options.Secrets, a rotated value becomes the current pseudonym key: at
+// once if it is a usable key, else it is logged and refused, and the key in
+// use stays.
 func AuditTrail(ctx context.Context, f *config.File, o Options) (*Trail, error) {
 	create := o.StateDir != ""
-	pseudo, err := pseudonymizer(f, o, create)
+	keys, err := pseudonymKeys(ctx, f, o, create)
 	if err != nil {
 		return nil, err
 	}
@@ -207,12 +271,46 @@ func AuditTrail(ctx context.Context, f *config.File, o Options) (*Trail, error) 
 	rec, err := audit.NewRecorder(audit.Config{
 		Sink: sink, Mode: audit.Mode(f.Audit.Mode), OnUnavailable: audit.Fallback(f.Audit.OnUnavailable),
 		SpoolDir: o.AuditFiles(f).Spool, Replica: cmp.Or(f.Audit.Replica, host), Signer: signer, Logger: o.Logger,
+		Pseudonyms: keys,
 	})
 	if err != nil {
 		sink.Close()
 		return nil, err
 	}
-	return &Trail{Recorder: rec, Sink: sink, Pseudonymizer: pseudo, Signer: signer}, nil
+	log := cmp.Or(o.Logger, slog.Default())
+	log.Info("audit: pseudonym keys", "keys", keys)
+	if sec := o.Secrets.Field("audit.key"); sec != nil {
+		// Each call takes up the value in use now, one call at a time, so
+		// whatever the order of the calls the latest value wins.
+		var mu sync.Mutex
+		takeUp := func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if v, err := sec.Get(); err == nil {
+				takeUpPseudonymKey(keys, v, sec.String(), log)
+			}
+		}
+		sec.OnChange(func(secrets.Value) { takeUp() })
+		takeUp() // a rotation between the read above and the subscription
+	}
+	return &Trail{Recorder: rec, Sink: sink, Pseudonyms: keys, Signer: signer}, nil
+}
+
+// takeUpPseudonymKey makes v the current pseudonym key when it is a usable
+// key; otherwise it logs why not and the key in use stays. Neither the key
+// nor the refused value is logged: the reference, its version and key ids.
+func takeUpPseudonymKey(keys *audit.PseudonymKeys, v secrets.Value, ref string, log *slog.Logger) {
+	p, err := audit.NewPseudonymizer(v.Bytes)
+	clear(v.Bytes)
+	if err != nil {
+		log.Error("audit: the rotated pseudonym key is refused; the key in use stays", "secret", ref, "version", v.Version,
+			"key_id", keys.Current().KeyID(), "err", err)
+		return
+	}
+	from := keys.Current().KeyID()
+	if keys.Rotate(p) {
+		log.Info("audit: pseudonym key rotated", "secret", ref, "version", v.Version, "from", from, "to", p.KeyID())
+	}
 }
 
 // Prune deletes events older than audit.retention every hour until ctx

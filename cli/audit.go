@@ -80,8 +80,9 @@ func newAuditQueryCmd(e *env) *cobra.Command {
 		Short: "List audit events, newest first, filtered",
 		Long: `query lists events. --user finds one person's events without the trail ever
 storing who they are: the user (a development user's UPN or name, or an
-object id with --tenant) is turned into the same keyed pseudonym the gateway
-stored, with the pseudonym key.`,
+object id with --tenant) is turned into the same keyed pseudonyms the gateway
+stored, with the pseudonym key (audit.key) and the keys it replaced
+(audit.previous_keys), and the events naming any of them are listed.`,
 		Example: `  gatehouse audit query --user alice@contoso.example
   gatehouse audit query --decision deny --since 1h --format json
   gatehouse audit query --config gatehouse.yaml --route api --limit 20 --format csv`,
@@ -139,11 +140,13 @@ func runAuditQuery(ctx context.Context, e *env, o queryOptions) error {
 		if err != nil {
 			return err
 		}
-		pseudo, err := build.Pseudonymizer(f, opts)
+		// Under every key: the user's events written before a rotation
+		// are found with the previous keys.
+		keys, err := build.PseudonymKeys(f, opts)
 		if err != nil {
 			return err
 		}
-		flt.Principals = []string{pseudo.Principal(tenant, oid)}
+		flt.Principals = keys.Principals(tenant, oid)
 	}
 	events, err := sink.Query(ctx, flt)
 	if err != nil {

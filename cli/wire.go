@@ -108,7 +108,7 @@ func (s *gatewayStack) snapshot(ctx context.Context, f *config.File) (gateway.Sn
 	}
 	pl, err := pipeline.New(pipeline.Config{
 		Verifier: v, Policy: pol, Broker: broker, Recorder: s.trail.Recorder,
-		Pseudonym: s.trail.Pseudonymizer.Principal, Claims: f.Audit.Claims, Logger: s.log,
+		Pseudonym: s.trail.Pseudonyms.Principal, Claims: f.Audit.Claims, Logger: s.log,
 	})
 	if err != nil {
 		return gateway.Snapshot{}, err
