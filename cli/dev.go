@@ -371,6 +371,11 @@ func (l *devLoop) startUpstream(context.Context) error {
 	}
 	v, err := authn.NewVerifier(authn.Config{Logger: l.e.log, Issuers: []authn.IssuerConfig{{
 		Name: "gatehouse", Issuer: l.stack.issuer.URL(), Audiences: []string{url}, HTTPClient: devClient(l.opts.Dev),
+		Algorithms: []string{"RS256", "ES256"}, // gatehouse signs ES256 with a P-256 vault key
+		// A development upstream follows gatehouse's key rotations within
+		// seconds (a real one within its JWKS cache time, which the issuer's
+		// publish_ahead covers).
+		RefreshInterval: 10 * time.Second, MinRefreshInterval: authn.MinRefreshIntervalFloor,
 		Claims: authn.ClaimNames{Tenant: "tid"},
 	}}})
 	if err != nil {

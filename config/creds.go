@@ -44,8 +44,9 @@ type CredsIssuer struct {
 	// Vault instead of KeyDir: gatehouse signs through the vault.
 	SigningKey KeyRef `yaml:"signing_key,omitempty"`
 	// PublishAhead is how long a new version of SigningKey is published in
-	// the JWKS before it signs; 0 means twice secrets.refresh_interval, at
-	// least 10m.
+	// the JWKS before it signs: at least secrets.refresh_interval plus 10%
+	// (so every replica publishes it first), plus as long as verifiers
+	// cache the JWKS. 0 means that + 10m.
 	PublishAhead time.Duration `yaml:"publish_ahead,omitempty"`
 }
 

@@ -121,7 +121,7 @@ func (v *validator) issuerKey(f *File) {
 	}
 	v.keyRef("creds.issuer.signing_key", is.SigningKey)
 	if is.PublishAhead != 0 && is.PublishAhead < f.Secrets.RefreshInterval+f.Secrets.RefreshInterval/10 {
-		v.add("creds.issuer.publish_ahead", "%s: want at least secrets.refresh_interval plus its 10%% jitter (%s), so every replica publishes a new key version before any signs with it",
+		v.add("creds.issuer.publish_ahead", "%s: want at least secrets.refresh_interval plus its 10%% jitter (%s), so every replica publishes a new key version before any signs with it (and more, for as long as verifiers cache the JWKS)",
 			is.PublishAhead, f.Secrets.RefreshInterval+f.Secrets.RefreshInterval/10)
 	}
 	if is.PublishAhead > 7*24*time.Hour {
@@ -129,11 +129,13 @@ func (v *validator) issuerKey(f *File) {
 	}
 }
 
-// PublishAheadOrDefault is creds.issuer.publish_ahead, or when unset twice
-// the secrets refresh interval and at least 10 minutes.
+// PublishAheadOrDefault is creds.issuer.publish_ahead, or when unset the
+// secrets refresh interval with its jitter (every replica has published the
+// new version) plus 10 minutes (verifiers that cached the JWKS before have
+// fetched it again: gatehouse serves it with max-age 300).
 func (f *File) PublishAheadOrDefault() time.Duration {
 	if d := f.Creds.Issuer.PublishAhead; d > 0 {
 		return d
 	}
-	return max(10*time.Minute, 2*f.Secrets.RefreshInterval)
+	return f.Secrets.RefreshInterval*11/10 + 10*time.Minute
 }

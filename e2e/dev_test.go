@@ -81,6 +81,7 @@ type readyFile struct {
 	STS      string `json:"sts"`
 	Lambda   string `json:"lambda"`
 	Upstream string `json:"upstream"`
+	Admin    string `json:"admin"`
 }
 
 // devProcess is a running `gatehouse dev`.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,8 +93,8 @@ func startServe(t *testing.T, path string, env ...string) string {
 
 // startServeWith runs `gatehouse serve --config path` with args and a
 // ready file, and env added to this process's, until the test ends; it
-// returns the ready file (the gateway's and admin listener's URLs) once
-// serve wrote it, and serve's standard error.
+// returns the ready file (the gateway's and admin listener's URLs, and
+// "pid" the process id) once serve wrote it, and serve's standard error.
 func startServeWith(t *testing.T, env []string, path string, args ...string) (map[string]string, *lockedBuffer) {
 	t.Helper()
 	readyPath := filepath.Join(t.TempDir(), "ready.json")
@@ -118,6 +119,7 @@ func startServeWith(t *testing.T, env []string, path string, args ...string) (ma
 	for {
 		var ready map[string]string
 		if b, err := os.ReadFile(readyPath); err == nil && json.Unmarshal(b, &ready) == nil && ready["gateway"] != "" {
+			ready["pid"] = strconv.Itoa(cmd.Process.Pid)
 			return ready, stderr
 		}
 		select {

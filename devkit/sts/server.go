@@ -147,6 +147,10 @@ func New(cfg Config) (*Server, error) {
 			Audiences:  p.ClientIDs,
 			Algorithms: tokenAlgorithms,
 			Leeway:     tokenLeeway,
+			// A token whose kid is unknown makes the keys be fetched again
+			// at most every 10 s: a provider's key rotation is followed
+			// within seconds.
+			MinRefreshInterval: authn.MinRefreshIntervalFloor,
 		})
 	}
 	var roles []*role

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -116,6 +117,10 @@ type Identity struct {
 	Scopes   []string       `json:"scopes,omitempty"`
 	Expiry   *time.Time     `json:"expiry,omitempty"`
 	Claims   map[string]any `json:"claims,omitempty"`
+	// KeyID and Algorithm are the verified assertion's kid and alg: which
+	// of gatehouse's published keys signed it.
+	KeyID     string `json:"key_id,omitempty"`
+	Algorithm string `json:"alg,omitempty"`
 }
 
 // forwardedHeaders are shown besides every X-Gatehouse-* header.
@@ -198,6 +203,13 @@ func (h *handler) identity(r *http.Request) *Identity {
 	}
 	id.IdP, _ = p.Claims["idp"].(string)
 	id.Role, _ = p.Claims["gatehouse_role"].(string)
+	// The header of a token that verified: public, and says which key.
+	if head, _, ok := strings.Cut(strings.TrimSpace(vals[0]), "."); ok {
+		var h struct{ Alg, Kid string }
+		if b, err := base64.RawURLEncoding.DecodeString(head); err == nil && json.Unmarshal(b, &h) == nil {
+			id.KeyID, id.Algorithm = h.Kid, h.Alg
+		}
+	}
 	return id
 }
 
