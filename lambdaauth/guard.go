@@ -110,7 +110,7 @@ type Guard struct {
 	verifier      *authn.Verifier
 	rec           *audit.Recorder
 	sink          audit.Sink // closed by Close when the Guard opened it
-	pseudo        *audit.Pseudonymizer
+	pseudo        *audit.PseudonymKeys
 	aws           aws.Config
 	action        string
 	resource      authz.Resource
@@ -241,9 +241,11 @@ func (g *Guard) openAudit(ctx context.Context, a Audit) error {
 	if err != nil {
 		return fmt.Errorf("lambdaauth: pseudonym key: %w", err)
 	}
-	if g.pseudo, err = audit.NewPseudonymizer(key); err != nil {
+	p, err := audit.NewPseudonymizer(key)
+	if err != nil {
 		return fmt.Errorf("lambdaauth: pseudonym key: %w", err)
 	}
+	g.pseudo = audit.NewPseudonymKeys(p)
 	clear(key)
 	var signer crypto.Signer
 	if a.SigningKey != nil {
@@ -268,7 +270,7 @@ func (g *Guard) openAudit(ctx context.Context, a Audit) error {
 	if mode == "" {
 		mode = audit.Sync
 	}
-	g.rec, err = audit.NewRecorder(audit.Config{Sink: sink, Mode: mode, Replica: replica, Signer: signer, Now: g.now, Logger: g.log})
+	g.rec, err = audit.NewRecorder(audit.Config{Sink: sink, Mode: mode, Replica: replica, Signer: signer, Pseudonyms: g.pseudo, Now: g.now, Logger: g.log})
 	if err != nil {
 		return fmt.Errorf("lambdaauth: %w", err)
 	}

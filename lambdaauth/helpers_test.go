@@ -89,10 +89,10 @@ func (b *auditBuffer) last(t testing.TB) audit.Event {
 var pseudonymKey = bytes.Repeat([]byte("k"), 32)
 
 // userEvent is ev with the identity of signToken's user filled in as the
-// trail records it: the pseudonym under pseudonymKey, never the subject;
-// the client (azp) acting for the user; and of the claims baseConfig
-// allow-lists (azp, email) only azp: the trail drops personal claims
-// whatever the list says.
+// trail records it: the pseudonym under pseudonymKey, never the subject,
+// with that key's id; the client (azp) acting for the user; and of the
+// claims baseConfig allow-lists (azp, email) only azp: the trail drops
+// personal claims whatever the list says.
 func userEvent(t testing.TB, ev audit.Event) audit.Event {
 	t.Helper()
 	p, err := audit.NewPseudonymizer(pseudonymKey)
@@ -100,6 +100,7 @@ func userEvent(t testing.TB, ev audit.Event) audit.Event {
 		t.Fatal(err)
 	}
 	ev.Tenant, ev.Principal, ev.PrincipalKind, ev.App = testTenant, p.Principal(testTenant, "user-1"), "user", "client-1"
+	ev.PseudonymKey = p.KeyID()
 	ev.Agents = []audit.Agent{{App: "client-1", Via: "client", Subject: "client-1"}}
 	ev.Claims = map[string]string{"azp": "client-1"}
 	return ev

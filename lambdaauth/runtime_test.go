@@ -384,7 +384,8 @@ func (lc *localCloud) auditEvent(t *testing.T, reqID string) audit.Event {
 
 // contosoUser is ev with the identity of the directory's user oid, as a
 // trail whose pseudonym key is key records it: a pseudonym, never the
-// object id, and the command line client acting for the user.
+// object id, with the key's id, and the command line client acting for
+// the user.
 func contosoUser(t *testing.T, key, oid string, ev audit.Event) audit.Event {
 	t.Helper()
 	p, err := audit.NewPseudonymizer([]byte(key))
@@ -392,6 +393,7 @@ func contosoUser(t *testing.T, key, oid string, ev audit.Event) audit.Event {
 		t.Fatal(err)
 	}
 	ev.Tenant, ev.Principal, ev.PrincipalKind, ev.App = tenantID, p.Principal(tenantID, oid), "user", cliID
+	ev.PseudonymKey = p.KeyID()
 	ev.Agents = []audit.Agent{{App: cliID, Via: "client", Subject: cliID}}
 	return ev
 }

@@ -224,7 +224,7 @@ func TestLoadedConfigRuns(t *testing.T) {
 	want := []audit.Event{
 		{Time: now, Replica: "fn-a", Action: "invoke", Resource: "function:fn",
 			Decision: audit.DecisionError, Status: 401, Check: "request", ErrorClass: "invalid_request"},
-		{Time: now, RequestID: "api-1", Replica: "fn-a", Tenant: "tenant-1", Principal: pseudo.Principal("tenant-1", "user-1"), PrincipalKind: "user", App: "client-1",
+		{Time: now, RequestID: "api-1", Replica: "fn-a", Tenant: "tenant-1", Principal: pseudo.Principal("tenant-1", "user-1"), PseudonymKey: pseudo.KeyID(), PrincipalKind: "user", App: "client-1",
 			Agents: []audit.Agent{{App: "client-1", Via: "client", Subject: "client-1"}}, Action: "invoke", Resource: "function:fn",
 			Decision: audit.DecisionAllow, Policies: []string{"readers/reader"}, Role: "reader", Target: "fn", TargetRequestID: "api-1", Status: 200,
 			Claims: map[string]string{"azpacr": "0"}},

@@ -294,13 +294,14 @@ func gatewayDoor(t *testing.T, an authn.Config, az authz.Config, cc creds.Config
 		t.Fatal(err)
 	}
 	tr := &trail{}
-	rec, err := audit.NewRecorder(audit.Config{Sink: jsonl.New(tr), Replica: "gw"})
+	pseudo, _ := audit.NewPseudonymizer(pseudoKey)
+	keys := audit.NewPseudonymKeys(pseudo)
+	rec, err := audit.NewRecorder(audit.Config{Sink: jsonl.New(tr), Replica: "gw", Pseudonyms: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rec.Close() })
-	pseudo, _ := audit.NewPseudonymizer(pseudoKey)
-	pl, err := pipeline.New(pipeline.Config{Verifier: v, Policy: pol, Broker: b, Recorder: rec, Pseudonym: pseudo.Principal,
+	pl, err := pipeline.New(pipeline.Config{Verifier: v, Policy: pol, Broker: b, Recorder: rec, Pseudonym: keys.Principal,
 		Claims: []string{"azpacr"}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
