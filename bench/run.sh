@@ -17,6 +17,7 @@ THREADS=${BENCH_THREADS:-2}
 HALF_CONNS=${BENCH_HALF_CONNS:-$CONNS}
 ROUNDS=${BENCH_ROUNDS:-1}
 WITH_GATEHOUSE=${BENCH_GATEHOUSE:-1}
+ISSUER_KEY=${BENCH_ISSUER_KEY:-file}
 START_TIMEOUT=${BENCH_START_TIMEOUT:-180}
 OUT=${BENCH_OUT:-}
 
@@ -50,6 +51,7 @@ done
 [[ $DURATION =~ [smh]$ ]] || DURATION="${DURATION}s"
 [[ $WARMUP =~ [smh]$ ]] || WARMUP="${WARMUP}s"
 [[ $WITH_GATEHOUSE == 0 || $WITH_GATEHOUSE == 1 ]] || die "BENCH_GATEHOUSE=$WITH_GATEHOUSE: want 0 or 1"
+[[ $ISSUER_KEY == file || $ISSUER_KEY == kms ]] || die "BENCH_ISSUER_KEY=$ISSUER_KEY: want file or kms"
 
 # --- processes, and their cleanup on any exit ---------------------------
 
@@ -186,6 +188,16 @@ if ((WITH_GATEHOUSE)); then
 			die "could not set the bench upstream's port in a copy of bench/gatehouse.yaml"
 		CFG="$TMP/gatehouse.yaml"
 		CONFIG_NOTE=" (a copy with the bench upstream on port $UPSTREAM_PORT)"
+	fi
+	if [[ $ISSUER_KEY == kms ]]; then
+		# gatehouse's issuer signs through the local KMS (an RSA 2048 key
+		# behind an alias, created on first start) instead of a key file.
+		[[ $CFG == "$TMP/gatehouse.yaml" ]] || sed -e "s|package: \.\./|package: $ROOT/|" "$CFG" >"$TMP/gatehouse.yaml"
+		sed -i -e 's|^creds:$|creds:\n  issuer:\n    signing_key:\n      aws_kms: {key_id: alias/gatehouse-bench-issuer}|' "$TMP/gatehouse.yaml"
+		printf 'secrets:\n  aws:\n    kms_endpoint: dev\n' >>"$TMP/gatehouse.yaml"
+		grep -q "alias/gatehouse-bench-issuer" "$TMP/gatehouse.yaml" || die "could not set the issuer's KMS key in a copy of bench/gatehouse.yaml"
+		CFG="$TMP/gatehouse.yaml"
+		CONFIG_NOTE="$CONFIG_NOTE (issuer key in the local KMS)"
 	fi
 	if ! "$GH" dev --config "$CFG" --print-config >/dev/null 2>"$TMP/config-check.log"; then
 		cat "$TMP/config-check.log" >&2

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,7 @@ type initOptions struct {
 	dev         bool
 	stateDir    string
 	force       bool
+	issuerKey   string // --issuer-key: aws-kms:KEY or azure-keyvault:VAULT/keys/NAME
 }
 
 func newInitCmd(e *env) *cobra.Command {
@@ -71,6 +73,7 @@ development upstream, so the production entry point runs on a laptop.`,
 	f.BoolVar(&o.dev, "dev", false, "configure serve against the running 'gatehouse dev'")
 	f.StringVar(&o.stateDir, "state-dir", "", "state directory of 'gatehouse dev' (with --dev)")
 	f.BoolVar(&o.force, "force", false, "replace an existing gatehouse.yaml (keys are never replaced)")
+	f.StringVar(&o.issuerKey, "issuer-key", "", "keep the issuer's signing key in a vault: aws-kms:alias/NAME or azure-keyvault:https://VAULT.vault.azure.net/keys/NAME (init prints the commands that create it)")
 	return cmd
 }
 
@@ -80,6 +83,12 @@ func runInit(e *env, o initOptions) error {
 		return err
 	}
 	o.listen = cmpOr(o.listen, "127.0.0.1:8480")
+	if o.issuerKey != "" && o.dev {
+		return errors.New("--issuer-key is for a serve configuration of your own: under --dev, the issuer is gatehouse dev's")
+	}
+	if _, err := o.parseIssuerKey(); err != nil {
+		return err
+	}
 	var text []byte
 	switch {
 	case o.dev:
@@ -115,7 +124,7 @@ func runInit(e *env, o initOptions) error {
 	if err := build.CreateAuditKeys(f, opts); err != nil {
 		return err
 	}
-	if !o.dev { // under --dev, gatehouse dev's issuer keys are used as they are
+	if !o.dev && o.issuerKey == "" { // under --dev, gatehouse dev's issuer keys are used as they are
 		if _, err := mint.NewIssuer(mint.Config{URL: f.Creds.Issuer.URL, KeyDir: opts.Path(f.Creds.Issuer.KeyDir), Logger: e.log}); err != nil {
 			return err
 		}
@@ -127,6 +136,9 @@ func runInit(e *env, o initOptions) error {
 	if !o.dev {
 		fmt.Fprintf(e.stdout, "  edit the roles, rules and routes in %s\n", path)
 		fmt.Fprintf(e.stdout, "  %s aws trust-policy --config %s --role reader   # the IAM trust policy each role needs\n", selfCommand(), path)
+	}
+	if ref, _ := o.parseIssuerKey(); !ref.IsZero() {
+		printVaultKeyCommands(e.stdout, ref, o.region)
 	}
 	fmt.Fprintf(e.stdout, "  %s serve --check --config %s\n", selfCommand(), path)
 	fmt.Fprintf(e.stdout, "  %s serve --config %s\n", selfCommand(), path)
@@ -239,6 +251,17 @@ creds:
   issuer:
     url: {{.PublicURL}}
     key_dir: keys/issuer
+{{- with .KeyRef}}
+    # The signing key never leaves the vault: gatehouse signs through it.
+    # Rotate there (a new key behind the alias, or a new key version);
+    # gatehouse publishes the new key publish_ahead before it signs.
+    signing_key:
+{{- if .AWSKMS}}
+      aws_kms: {key_id: {{.AWSKMS.KeyID}}}
+{{- else}}
+      azure_key_vault: {vault: "{{.AzureKeyVault.Vault}}", name: {{.AzureKeyVault.Name}}}
+{{- end}}
+{{- end}}
   sts:
     region: {{.Region}}
 
@@ -261,6 +284,12 @@ audit:
 `))
 
 func (o initOptions) AWSAccount() string  { return o.awsAccount }
+func (o initOptions) KeyRef() *config.KeyRef {
+	if r, err := o.parseIssuerKey(); err == nil && !r.IsZero() {
+		return &r
+	}
+	return nil
+}
 func (o initOptions) Region() string      { return o.region }
 func (o initOptions) Listen() string      { return o.listen }
 func (o initOptions) PublicURL() string   { return o.publicURL }
@@ -282,4 +311,55 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// parseIssuerKey reads --issuer-key: aws-kms:KEY (an alias, key id or
+// ARN) or azure-keyvault:https://VAULT.vault.azure.net/keys/NAME, the
+// forms `gatehouse secrets` prints.
+func (o initOptions) parseIssuerKey() (config.KeyRef, error) {
+	var r config.KeyRef
+	switch {
+	case o.issuerKey == "":
+		return r, nil
+	case strings.HasPrefix(o.issuerKey, "aws-kms:"):
+		r.AWSKMS = &config.KMSKey{KeyID: strings.TrimPrefix(o.issuerKey, "aws-kms:")}
+	case strings.HasPrefix(o.issuerKey, "azure-keyvault:"):
+		vault, name, ok := strings.Cut(strings.TrimPrefix(o.issuerKey, "azure-keyvault:"), "/keys/")
+		if !ok {
+			return r, fmt.Errorf("--issuer-key %s: want azure-keyvault:https://VAULT.vault.azure.net/keys/NAME", o.issuerKey)
+		}
+		r.AzureKeyVault = &config.AzureKey{Vault: vault, Name: name}
+	default:
+		return r, fmt.Errorf("--issuer-key %s: want aws-kms:alias/NAME or azure-keyvault:https://VAULT.vault.azure.net/keys/NAME", o.issuerKey)
+	}
+	f := config.Default()
+	f.Creds.Issuer.SigningKey = r
+	for _, p := range config.Problems(f.Validate()) {
+		if strings.HasPrefix(p.Field, "creds.issuer.signing_key") {
+			return r, fmt.Errorf("--issuer-key %s: %s", o.issuerKey, p.Msg)
+		}
+	}
+	return r, nil
+}
+
+// printVaultKeyCommands prints how to create the issuer's key in its vault
+// and what gatehouse's identity may do with it.
+func printVaultKeyCommands(w io.Writer, r config.KeyRef, region string) {
+	if k := r.AWSKMS; k != nil {
+		fmt.Fprintf(w, "  # the issuer's key, in KMS (RSA 2048; ECC_NIST_P256 signs ES256):\n")
+		fmt.Fprintf(w, "  aws kms create-key --region %s --key-spec RSA_2048 --key-usage SIGN_VERIFY --description 'gatehouse issuer' --query KeyMetadata.KeyId --output text\n", region)
+		if strings.HasPrefix(k.KeyID, "alias/") {
+			fmt.Fprintf(w, "  aws kms create-alias --region %s --alias-name %s --target-key-id KEY_ID_PRINTED_ABOVE\n", region, k.KeyID)
+		}
+		fmt.Fprintf(w, "  # gatehouse's role needs kms:GetPublicKey and kms:Sign on that key; rotate with a new key and\n")
+		fmt.Fprintf(w, "  # aws kms update-alias --alias-name %s --target-key-id NEW_KEY_ID\n", k.KeyID)
+		return
+	}
+	k := r.AzureKeyVault
+	vault := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(k.Vault, "https://"), "http://"), "/")
+	vault, _, _ = strings.Cut(vault, ".")
+	fmt.Fprintf(w, "  # the issuer's key, in Key Vault (RSA 2048; --kty EC --curve P-256 signs ES256):\n")
+	fmt.Fprintf(w, "  az keyvault key create --vault-name %s --name %s --kty RSA --size 2048 --ops sign verify\n", vault, k.Name)
+	fmt.Fprintf(w, "  # gatehouse's identity needs keys get and sign (the Key Vault Crypto User role); rotate with\n")
+	fmt.Fprintf(w, "  # az keyvault key rotate --vault-name %s --name %s\n", vault, k.Name)
 }
