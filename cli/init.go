@@ -283,7 +283,7 @@ audit:
   signing_key_file: keys/audit-signing.pem
 `))
 
-func (o initOptions) AWSAccount() string  { return o.awsAccount }
+func (o initOptions) AWSAccount() string { return o.awsAccount }
 func (o initOptions) KeyRef() *config.KeyRef {
 	if r, err := o.parseIssuerKey(); err == nil && !r.IsZero() {
 		return &r
