@@ -283,13 +283,7 @@ audit:
   signing_key_file: keys/audit-signing.pem
 `))
 
-func (o initOptions) AWSAccount() string { return o.awsAccount }
-func (o initOptions) KeyRef() *config.KeyRef {
-	if r, err := o.parseIssuerKey(); err == nil && !r.IsZero() {
-		return &r
-	}
-	return nil
-}
+func (o initOptions) AWSAccount() string  { return o.awsAccount }
 func (o initOptions) Region() string      { return o.region }
 func (o initOptions) Listen() string      { return o.listen }
 func (o initOptions) PublicURL() string   { return o.publicURL }
@@ -297,6 +291,14 @@ func (o initOptions) EntraTenant() string { return o.entraTenant }
 func (o initOptions) Authority() string   { return o.authority }
 func (o initOptions) Issuer() string      { return o.issuer }
 func (o initOptions) Audiences() []string { return o.audiences }
+
+// KeyRef is --issuer-key as the template writes it; nil without one.
+func (o initOptions) KeyRef() *config.KeyRef {
+	if r, err := o.parseIssuerKey(); err == nil && !r.IsZero() {
+		return &r
+	}
+	return nil
+}
 
 func quoteAll(s []string) []string {
 	out := make([]string, len(s))
