@@ -122,8 +122,30 @@ type SecretsAWS struct {
 
 // SecretsAzure says how Azure Key Vault is reached.
 type SecretsAzure struct {
-	// CAFile adds CA certificates (PEM) to trust at the vaults.
+	// CAFile adds CA certificates (PEM) to trust at the vaults (and at
+	// Client's authority).
 	CAFile string `yaml:"ca_file,omitempty"`
+	// Client, when set, is the identity Key Vault is reached with: an app
+	// registration's client secret, itself from a reference (AWS Secrets
+	// Manager, say, when gatehouse runs outside Azure). Unset means
+	// azidentity's default chain.
+	Client *AzureClient `yaml:"client,omitempty"`
+}
+
+// AzureClient is a service principal that authenticates with a client
+// secret. A rotated secret is used from the next token request on.
+type AzureClient struct {
+	// Authority is the identity provider's URL; "" means
+	// https://login.microsoftonline.com, "dev" (under `gatehouse dev`)
+	// the development IdP.
+	Authority string `yaml:"authority,omitempty"`
+	// Tenant is the tenant GUID; required.
+	Tenant string `yaml:"tenant"`
+	// ClientID is the app's client id; required.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is where the client secret lives; required. Not in
+	// Azure Key Vault: it is what opens the vault.
+	ClientSecret SecretRef `yaml:"client_secret"`
 }
 
 // Defaults of the secrets section.
@@ -219,6 +241,28 @@ func (v *validator) secretsSection(s *Secrets) {
 	if s.AWS.CAFile != "" && s.AWS.Endpoint == "" && s.AWS.KMSEndpoint == "" {
 		v.add("secrets.aws.ca_file", "is only used with secrets.aws.endpoint or kms_endpoint")
 	}
+	if c := s.Azure.Client; c != nil {
+		q := "secrets.azure.client"
+		if c.Authority != "" && c.Authority != AuthorityDev {
+			if msg := checkURL(c.Authority, urlRules{localHTTP: true, noQuery: true}); msg != "" {
+				v.add(q+".authority", "%s", msg)
+			}
+		}
+		if !guidRE.MatchString(c.Tenant) {
+			v.add(q+".tenant", "%s: want the tenant id (a GUID)", short(c.Tenant))
+		}
+		if !guidRE.MatchString(c.ClientID) {
+			v.add(q+".client_id", "%s: want the app's client id (a GUID)", short(c.ClientID))
+		}
+		switch {
+		case c.ClientSecret.IsZero():
+			v.add(q+".client_secret", "is required: where the client secret lives (file: PATH or aws_secrets_manager: {secret_id: ...})")
+		case c.ClientSecret.AzureKeyVault != nil:
+			v.add(q+".client_secret", "cannot be in Azure Key Vault: it is what opens the vault")
+		default:
+			v.secretRef(q+".client_secret", c.ClientSecret)
+		}
+	}
 	if s.AWS.Region != "" && !regionRE.MatchString(s.AWS.Region) {
 		v.add("secrets.aws.region", "%s: want an AWS region such as eu-west-1", short(s.AWS.Region))
 	}
@@ -233,6 +277,10 @@ func (f *File) SecretRefs() []NamedSecretRef {
 		if !r.IsZero() {
 			out = append(out, NamedSecretRef{Field: field, Ref: r})
 		}
+	}
+	// First: the Azure client secret opens the vaults the others may be in.
+	if c := f.Secrets.Azure.Client; c != nil {
+		add("secrets.azure.client.client_secret", c.ClientSecret)
 	}
 	add("audit.key", f.Audit.Key)
 	for i, r := range f.Audit.PreviousKeys {

@@ -54,6 +54,9 @@ func (v *validator) serve(f *File) {
 			v.add(indexPath("authn.issuers", i)+".entra.authority", `"dev" names the development IdP of 'gatehouse dev': give your Entra authority, such as %s`, AuthorityMicrosoft)
 		}
 	}
+	if c := f.Secrets.Azure.Client; c != nil && c.Authority == AuthorityDev {
+		v.add("secrets.azure.client.authority", `"dev" names the development IdP of 'gatehouse dev': give your Entra authority, such as %s`, AuthorityMicrosoft)
+	}
 	for _, e := range [][2]string{{"secrets.aws.endpoint", f.Secrets.AWS.Endpoint}, {"secrets.aws.kms_endpoint", f.Secrets.AWS.KMSEndpoint}} {
 		if e[1] == EndpointDev {
 			v.add(e[0], `"dev" names a local service of 'gatehouse dev': leave it empty for AWS's regional endpoint, or give the URL`)
