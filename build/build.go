@@ -34,6 +34,13 @@ type Options struct {
 	Secrets *Secrets
 }
 
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
+
 // Path is where a path the file names is: p itself when absolute, under
 // the user's home directory when it starts with "~/", else under Dir.
 func (o Options) Path(p string) string { return o.path(p) }

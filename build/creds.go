@@ -1,13 +1,11 @@
 package build
 
 import (
-	"cmp"
 	"context"
 	"crypto"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -58,7 +56,7 @@ func Issuer(f *config.File, url string, o Options) (*mint.Issuer, error) {
 	// Each refresh that finds another version publishes it ahead of signing.
 	k.Secret.OnChange(func(v secrets.Value) {
 		if err := iss.VaultVersion(v.Version, v.Bytes); err != nil {
-			cmp.Or(o.Logger, slog.Default()).Error("issuer signing key: a new version was refused; the current one keeps signing", "key", k.Secret.String(), "version", v.Version, "err", err)
+			o.logger().Error("issuer signing key: a new version was refused; the current one keeps signing", "key", k.Secret.String(), "version", v.Version, "err", err)
 		}
 	})
 	return iss, nil

@@ -11,9 +11,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync/atomic"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -43,7 +42,6 @@ func (s *Secrets) Key(field string) VaultKey {
 // and one Key Vault keys client per vault.
 func (s *Secrets) addKeys(ctx context.Context, f *config.File, o Options, sc *SecretClients) error {
 	kc := map[string]*kms.Client{}
-	kv := map[string]*azkeys.Client{}
 	for _, nr := range f.KeyRefs() {
 		var src secrets.KeySource
 		switch r := nr.Ref; {
@@ -60,13 +58,9 @@ func (s *Secrets) addKeys(ctx context.Context, f *config.File, o Options, sc *Se
 			src = secrets.KMSKey{Client: c, KeyID: r.AWSKMS.KeyID}
 		case r.AzureKeyVault != nil:
 			a := r.AzureKeyVault
-			c := kv[a.Vault]
-			if c == nil {
-				var err error
-				if c, err = keyVaultKeysClient(f, o, a.Vault, sc.Azure); err != nil {
-					return fmt.Errorf("%s: %w", nr.Field, err)
-				}
-				kv[a.Vault] = c
+			c, err := s.azure(f, o, sc).keysFor(a.Vault)
+			if err != nil {
+				return fmt.Errorf("%s: %w", nr.Field, err)
 			}
 			src = secrets.KeyVaultKey{Client: keyVaultKeys{c}, Vault: a.Vault, Name: a.Name, Version: a.Version}
 		default:
@@ -134,32 +128,12 @@ func kmsClient(ctx context.Context, f *config.File, o Options, region string, cr
 	}), nil
 }
 
-func keyVaultKeysClient(f *config.File, o Options, vault string, cred azcore.TokenCredential) (*azkeys.Client, error) {
-	hc, err := CAClient(f.Secrets.Azure.CAFile, o)
-	if err != nil {
-		return nil, fmt.Errorf("secrets.azure.ca_file: %w", err)
-	}
-	var opts azcore.ClientOptions
-	if hc != nil {
-		opts.Transport = hc
-	}
-	if cred == nil {
-		if cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts}); err != nil {
-			return nil, fmt.Errorf("azure credentials: %w", err)
-		}
-	}
-	return azkeys.NewClient(vault, cred, &azkeys.ClientOptions{
-		ClientOptions:                        opts,
-		DisableChallengeResourceVerification: loopbackURL(vault),
-	})
-}
-
 // keyVaultKeys adapts the Azure SDK's keys client to
 // secrets.KeyVaultKeysAPI.
-type keyVaultKeys struct{ c *azkeys.Client }
+type keyVaultKeys struct{ c *atomic.Pointer[azkeys.Client] }
 
 func (k keyVaultKeys) GetKey(ctx context.Context, name, version string) ([]byte, string, error) {
-	resp, err := k.c.GetKey(ctx, name, version, nil)
+	resp, err := k.c.Load().GetKey(ctx, name, version, nil)
 	if err != nil {
 		return nil, "", err
 	}
@@ -198,7 +172,7 @@ func (k keyVaultKeys) GetKey(ctx context.Context, name, version string) ([]byte,
 
 func (k keyVaultKeys) Sign(ctx context.Context, name, version, alg string, digest []byte) ([]byte, error) {
 	a := azkeys.SignatureAlgorithm(alg)
-	resp, err := k.c.Sign(ctx, name, version, azkeys.SignParameters{Algorithm: &a, Value: digest}, nil)
+	resp, err := k.c.Load().Sign(ctx, name, version, azkeys.SignParameters{Algorithm: &a, Value: digest}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,9 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -24,6 +24,15 @@ type Secrets struct {
 	Set     *secrets.Set
 	byField map[string]*secrets.Secret
 	keys    map[string]VaultKey
+	vaults  *azureVaults // made when a Key Vault reference needs it
+}
+
+// azure returns the set's Key Vault clients, with their identity.
+func (s *Secrets) azure(f *config.File, o Options, sc *SecretClients) *azureVaults {
+	if s.vaults == nil {
+		s.vaults = newAzureVaults(f, o, sc.Azure, s.byField["secrets.azure.client.client_secret"])
+	}
+	return s.vaults
 }
 
 // Field returns the secret the field names (audit.key, audit.dsn), or nil
@@ -53,7 +62,6 @@ func NewSecrets(ctx context.Context, f *config.File, o Options, sc *SecretClient
 		sc = &SecretClients{}
 	}
 	sm := map[string]*secretsmanager.Client{}
-	kv := map[string]*azsecrets.Client{}
 	for _, nr := range f.SecretRefs() {
 		r := nr.Ref
 		var src secrets.Source
@@ -74,13 +82,9 @@ func NewSecrets(ctx context.Context, f *config.File, o Options, sc *SecretClient
 			src = secrets.AWSSource{Client: c, SecretID: a.SecretID, Stage: a.VersionStage, JSONKey: a.JSONKey}
 		case r.AzureKeyVault != nil:
 			a := r.AzureKeyVault
-			c := kv[a.Vault]
-			if c == nil {
-				var err error
-				if c, err = keyVaultClient(f, o, a.Vault, sc.Azure); err != nil {
-					return nil, fmt.Errorf("%s: %w", nr.Field, err)
-				}
-				kv[a.Vault] = c
+			c, err := out.azure(f, o, sc).secretsFor(a.Vault)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", nr.Field, err)
 			}
 			src = secrets.AzureSource{Client: keyVault{c}, Vault: a.Vault, Name: a.Name, Version: a.Version}
 		default:
@@ -117,29 +121,6 @@ func secretsManagerClient(ctx context.Context, f *config.File, o Options, region
 	}), nil
 }
 
-func keyVaultClient(f *config.File, o Options, vault string, cred azcore.TokenCredential) (*azsecrets.Client, error) {
-	hc, err := CAClient(f.Secrets.Azure.CAFile, o)
-	if err != nil {
-		return nil, fmt.Errorf("secrets.azure.ca_file: %w", err)
-	}
-	var opts azcore.ClientOptions
-	if hc != nil {
-		opts.Transport = hc
-	}
-	if cred == nil {
-		if cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts}); err != nil {
-			return nil, fmt.Errorf("azure credentials: %w", err)
-		}
-	}
-	return azsecrets.NewClient(vault, cred, &azsecrets.ClientOptions{
-		ClientOptions: opts,
-		// The SDK checks that a vault's challenge names a resource under
-		// the vault's own domain; a vault on a loopback address (the local
-		// one of `gatehouse dev`) has none.
-		DisableChallengeResourceVerification: loopbackURL(vault),
-	})
-}
-
 func loopbackURL(s string) bool {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -152,11 +133,12 @@ func loopbackURL(s string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// keyVault adapts the Azure SDK's client to secrets.KeyVaultAPI.
-type keyVault struct{ c *azsecrets.Client }
+// keyVault adapts the Azure SDK's client to secrets.KeyVaultAPI; the client
+// is replaced when the client secret rotates.
+type keyVault struct{ c *atomic.Pointer[azsecrets.Client] }
 
 func (k keyVault) GetSecret(ctx context.Context, name, version string) (string, string, error) {
-	resp, err := k.c.GetSecret(ctx, name, version, nil)
+	resp, err := k.c.Load().GetSecret(ctx, name, version, nil)
 	if err != nil {
 		return "", "", err
 	}

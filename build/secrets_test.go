@@ -1,14 +1,18 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,8 +40,13 @@ const (
 // TLS from the development CA: what the builder's Azure clients talk to.
 type localKeyVault struct {
 	url    string
+	idpURL string
 	vault  *keyvault.Server
 	caFile string
+	// tokenSecrets are the client secrets of the IdP's token requests, in
+	// order (observed on the wire, as a capture would).
+	mu           sync.Mutex
+	tokenSecrets []string
 	// credential is a client-secret credential of an app of the IdP.
 	credential func(id, secret string) azcore.TokenCredential
 }
@@ -68,17 +77,31 @@ func startLocalKeyVault(t *testing.T, access keyvault.Access) *localKeyVault {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	var idpSrv *idp.Server
-	idpURL := serve(func() http.Handler { return idpSrv.Handler() })
+	kv := &localKeyVault{caFile: filepath.Join(dir, devca.CertFile)}
+	idpURL := serve(func() http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/token") {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				if form, err := url.ParseQuery(string(body)); err == nil && form.Get("client_secret") != "" {
+					kv.mu.Lock()
+					kv.tokenSecrets = append(kv.tokenSecrets, form.Get("client_secret"))
+					kv.mu.Unlock()
+				}
+			}
+			idpSrv.Handler().ServeHTTP(w, r)
+		})
+	})
+	kv.idpURL = idpURL
 	idpSrv, err = idp.New(idp.Config{BaseURL: idpURL, Logger: quiet, Tenants: []idp.Tenant{{ID: kvTenant, Apps: []idp.App{
 		{Name: "azure-key-vault", ClientID: keyvault.AppID, ObjectID: "e8c1d6f0-1b2a-4c3d-8e9f-0a1b2c3d4e5f",
 			AppIDURI: keyvault.Resource, AccessTokenVersion: 1, Scopes: []string{"user_impersonation"}},
-		{Name: "gatehouse", ClientID: kvClientID, ObjectID: kvClientSP, Secrets: []string{"dev-only-gatehouse"}},
+		{Name: "gatehouse", ClientID: kvClientID, ObjectID: kvClientSP, Secrets: []string{"dev-only-gatehouse", "dev-only-gatehouse-2"}},
 		{Name: "other", ClientID: kvOtherID, ObjectID: kvOtherSP, Secrets: []string{"dev-only-other"}},
 	}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv := &localKeyVault{caFile: filepath.Join(dir, devca.CertFile)}
 	kv.url = serve(func() http.Handler { return kv.vault.Handler() })
 	access.ObjectID = kvClientSP
 	kv.vault, err = keyvault.New(keyvault.Config{VaultURL: kv.url, Authority: idpURL, Tenant: kvTenant, HTTPClient: trusting, Logger: quiet,
