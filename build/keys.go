@@ -130,7 +130,9 @@ func kmsClient(ctx context.Context, f *config.File, o Options, region string, cr
 
 // keyVaultKeys adapts the Azure SDK's keys client to
 // secrets.KeyVaultKeysAPI.
-type keyVaultKeys struct{ c *atomic.Pointer[azkeys.Client] }
+type keyVaultKeys struct {
+	c *atomic.Pointer[azkeys.Client]
+}
 
 func (k keyVaultKeys) GetKey(ctx context.Context, name, version string) ([]byte, string, error) {
 	resp, err := k.c.Load().GetKey(ctx, name, version, nil)

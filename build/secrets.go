@@ -135,7 +135,9 @@ func loopbackURL(s string) bool {
 
 // keyVault adapts the Azure SDK's client to secrets.KeyVaultAPI; the client
 // is replaced when the client secret rotates.
-type keyVault struct{ c *atomic.Pointer[azsecrets.Client] }
+type keyVault struct {
+	c *atomic.Pointer[azsecrets.Client]
+}
 
 func (k keyVault) GetSecret(ctx context.Context, name, version string) (string, string, error) {
 	resp, err := k.c.Load().GetSecret(ctx, name, version, nil)
