@@ -225,7 +225,7 @@ if ((WITH_GATEHOUSE)); then
 	log "starting gatehouse dev (builds the example functions; up to ${START_TIMEOUT}s)"
 	start gatehouse "$GH" dev --config "$CFG" --state-dir "$TMP/state" --ready-file "$TMP/ready.json" \
 		--idp-listen "127.0.0.1:$IDP_PORT" --sts-listen "127.0.0.1:$STS_PORT" \
-		--gateway-listen "127.0.0.1:$GATEWAY_PORT" --lambda-listen "127.0.0.1:$LAMBDA_PORT"
+		--gateway-listen "127.0.0.1:$GATEWAY_PORT" --lambda-listen "127.0.0.1:$LAMBDA_PORT" --keyvault-listen 127.0.0.1:0
 	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
 		[[ -s $TMP/ready.json ]] && break
 		alive gatehouse || {

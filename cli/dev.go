@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/creds"
 	"github.com/gatehouse-dev/gatehouse/devkit/devca"
 	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	"github.com/gatehouse-dev/gatehouse/devkit/keyvault"
 	devkms "github.com/gatehouse-dev/gatehouse/devkit/kms"
 	"github.com/gatehouse-dev/gatehouse/devkit/runtime"
 	devsm "github.com/gatehouse-dev/gatehouse/devkit/secretsmanager"
@@ -33,16 +34,17 @@ import (
 )
 
 type devOptions struct {
-	configPath    string
-	stateDir      string
-	readyFile     string
-	idpListen     string
-	stsListen     string
-	gatewayListen string
-	lambdaListen  string
-	upListen      string
-	adminListen   string
-	printConfig   bool
+	configPath     string
+	stateDir       string
+	readyFile      string
+	idpListen      string
+	stsListen      string
+	gatewayListen  string
+	lambdaListen   string
+	upListen       string
+	keyVaultListen string
+	adminListen    string
+	printConfig    bool
 }
 
 func newDevCmd(e *env) *cobra.Command {
@@ -88,6 +90,7 @@ or where its --<service>-listen flag says; port 0 picks a free port, and
 	f.StringVar(&o.gatewayListen, "gateway-listen", "", "override dev.gateway: the development gateway")
 	f.StringVar(&o.lambdaListen, "lambda-listen", "", "override dev.lambda.listen: the local Lambda host")
 	f.StringVar(&o.upListen, "upstream-listen", "", "override dev.upstream: the development HTTP upstream")
+	f.StringVar(&o.keyVaultListen, "keyvault-listen", "", "override dev.keyvault.listen: the local Azure Key Vault")
 	f.StringVar(&o.adminListen, "admin-listen", "", "override gateway.admin_listen: metrics and health (default a free loopback port; off: none)")
 	cmd.MarkFlagsMutuallyExclusive("idp-listen", "listen")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
@@ -146,7 +149,7 @@ func runDev(ctx context.Context, e *env, o devOptions) error {
 	l := &devLoop{e: e, f: f, o: o, st: st, opts: opts,
 		ep: endpoints{CAFile: filepath.Join(opts.StateDir, devca.CertFile)}}
 	defer l.close()
-	for _, start := range []func(context.Context) error{l.startIDP, l.startIssuer, l.startSTS, l.startLambda, l.startUpstream, l.startGateway} {
+	for _, start := range []func(context.Context) error{l.startIDP, l.startKeyVault, l.startIssuer, l.startSTS, l.startLambda, l.startUpstream, l.startGateway} {
 		if err := start(ctx); err != nil {
 			return err
 		}
@@ -196,6 +199,7 @@ func (o devOptions) override(f *config.File) {
 	set(&f.Dev.Gateway, o.gatewayListen)
 	set(&f.Dev.Upstream, o.upListen)
 	set(&f.Dev.Lambda.Listen, o.lambdaListen)
+	set(&f.Dev.KeyVault.Listen, o.keyVaultListen)
 	set(&f.Gateway.AdminListen, o.adminListen)
 }
 
@@ -213,6 +217,7 @@ type devLoop struct {
 	gwLn       net.Listener
 	gwTLS      *tls.Config
 	stsSrv     *devsts.Server
+	kv         *keyvault.Server
 	stsAPI     *sts.Client
 	host       *runtime.Host
 	stack      *gatewayStack
@@ -491,7 +496,10 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir, self strin
 	fmt.Fprintf(w, "  discovery   %s/.well-known/openid-configuration\n", ep.Issuer)
 	fmt.Fprintf(w, "  tenant      %s\n", ep.Tenant)
 	fmt.Fprintf(w, "  gateway     %s (also gatehouse's issuer for AWS)\n", ep.Gateway)
-	fmt.Fprintf(w, "  sts         %s\n", ep.STS)
+	fmt.Fprintf(w, "  sts         %s (also Secrets Manager and KMS)\n", ep.STS)
+	if ep.KeyVault != "" {
+		fmt.Fprintf(w, "  key vault   %s (Azure Key Vault: secrets and keys)\n", ep.KeyVault)
+	}
 	fmt.Fprintf(w, "  lambda      %s\n", ep.Lambda)
 	for _, fn := range f.Dev.Lambda.Functions {
 		if fn.URL {

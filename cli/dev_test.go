@@ -67,6 +67,7 @@ func bannerEndpoints() endpoints {
 		Issuer: devIDPIssuer, IDP: devIDPBaseURL, Tenant: devTenantID, CAFile: "/state/ca.pem",
 		Gateway: "https://127.0.0.1:9480", GatehouseIssuer: "https://127.0.0.1:9480", STS: "https://127.0.0.1:9444",
 		Lambda: "https://127.0.0.1:9445", Upstream: "http://127.0.0.1:9446", Admin: "http://127.0.0.1:9447",
+		KeyVault: "https://127.0.0.1:9448",
 	}
 }
 
@@ -103,7 +104,8 @@ func TestPrintBanner(t *testing.T) {
 				"  discovery   " + devIDPIssuer + "/.well-known/openid-configuration\n",
 				"  tenant      " + devTenantID + "\n",
 				"  gateway     https://127.0.0.1:9480 (also gatehouse's issuer for AWS)\n",
-				"  sts         https://127.0.0.1:9444\n",
+				"  sts         https://127.0.0.1:9444 (also Secrets Manager and KMS)\n",
+				"  key vault   https://127.0.0.1:9448 (Azure Key Vault: secrets and keys)\n",
 				"  lambda      https://127.0.0.1:9445\n",
 				"  protected   https://127.0.0.1:9445/lambda-url/protected/ (function URL)\n",
 				"  upstream    http://127.0.0.1:9446 (an HTTP service behind the gateway)\n",

@@ -123,6 +123,7 @@ func idpConfig(d config.IDP, baseURL, keyDir string, log *slog.Logger) idp.Confi
 			}
 			it.Apps = append(it.Apps, ia)
 		}
+		it.Apps = withKeyVaultApp(it.Apps)
 		c.Tenants = append(c.Tenants, it)
 	}
 	return c

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/build"
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/devkit/idp"
+	"github.com/gatehouse-dev/gatehouse/devkit/keyvault"
 	devkms "github.com/gatehouse-dev/gatehouse/devkit/kms"
 	devsts "github.com/gatehouse-dev/gatehouse/devkit/sts"
 )
@@ -83,6 +87,20 @@ func (l *devLoop) startSecrets(ctx context.Context, km *devkms.Server, account s
 				Source: "gatehouse dev host role", CanExpire: true, Expires: s.Expiration}, nil
 		})}
 	}
+	// The local Key Vault: the dev CA, and keys the file names created.
+	if f.Secrets.Azure.CAFile == "" {
+		f.Secrets.Azure.CAFile = l.ep.CAFile
+	}
+	for _, nr := range f.KeyRefs() {
+		if k := nr.Ref.AzureKeyVault; k != nil && strings.TrimRight(k.Vault, "/") == l.ep.KeyVault && k.Version == "" {
+			if l.kv.HasKey(k.Name) {
+				continue
+			}
+			if _, err := l.kv.CreateKey(k.Name, keyvault.KeySpec{Type: "RSA"}); err != nil {
+				return fmt.Errorf("%s: creating %s in the local Key Vault: %w", nr.Field, k.Name, err)
+			}
+		}
+	}
 	s, err := build.NewSecrets(ctx, &f, l.opts, sc)
 	if err != nil {
 		return err
@@ -94,4 +112,67 @@ func (l *devLoop) startSecrets(ctx context.Context, km *devkms.Server, account s
 	l.opts.Secrets = s
 	l.stack.opts.Secrets, l.stack.secrets = s, s
 	return nil
+}
+
+// keyVaultObjectID is the object id of Azure Key Vault's service principal
+// in each development tenant.
+const keyVaultObjectID = "e8c1d6f0-1b2a-4c3d-8e9f-0a1b2c3d4e5f"
+
+// withKeyVaultApp adds Azure Key Vault (the resource https://vault.azure.net,
+// version 1.0 tokens, as in Entra) to a development tenant's apps, unless
+// the configuration registers it itself: the local Key Vault accepts its
+// tokens.
+func withKeyVaultApp(apps []idp.App) []idp.App {
+	if slices.ContainsFunc(apps, func(a idp.App) bool { return strings.EqualFold(a.ClientID, keyvault.AppID) }) {
+		return apps
+	}
+	return append(apps, idp.App{Name: "azure-key-vault", ClientID: keyvault.AppID, ObjectID: keyVaultObjectID,
+		AppIDURI: keyvault.Resource, AccessTokenVersion: 1, Scopes: []string{"user_impersonation"}})
+}
+
+// startKeyVault starts the local Key Vault of the first development
+// tenant, with dev.keyvault's access policies.
+func (l *devLoop) startKeyVault(context.Context) error {
+	t := l.f.Dev.IDP.Tenants[0]
+	var access []keyvault.Access
+	for i, a := range l.f.Dev.KeyVault.Access {
+		id, err := devPrincipal(t, a.Principal)
+		if err != nil {
+			return fmt.Errorf("dev.keyvault.access[%d].principal: %w", i, err)
+		}
+		access = append(access, keyvault.Access{ObjectID: id, Secrets: a.Secrets, Keys: a.Keys})
+	}
+	ln, url, err := l.st.listen("local Key Vault", l.f.Dev.KeyVault.Listen, true)
+	if err != nil {
+		return err
+	}
+	l.kv, err = keyvault.New(keyvault.Config{VaultURL: url, Authority: l.ep.IDP, Tenant: t.ID, HTTPClient: devClient(l.opts.Dev),
+		Access: access, StateFile: filepath.Join(l.opts.StateDir, "keyvault.json"), Logger: l.e.log})
+	if err != nil {
+		return fmt.Errorf("local Key Vault: %w", err)
+	}
+	l.st.serve(l.kv.Handler(), ln)
+	l.ep.KeyVault = url
+	return nil
+}
+
+// devPrincipal resolves a user (UPN or name), group or app name of t, or
+// an object id, to the object id Key Vault's access policies name.
+func devPrincipal(t config.Tenant, name string) (string, error) {
+	for _, u := range t.Users {
+		if strings.EqualFold(u.UPN, name) || u.Name == name || u.ID == name {
+			return u.ID, nil
+		}
+	}
+	for _, g := range t.Groups {
+		if g.Name == name || g.ID == name {
+			return g.ID, nil
+		}
+	}
+	for _, a := range t.Apps {
+		if a.Name == name || a.ObjectID == name || a.ClientID == name {
+			return a.ObjectID, nil
+		}
+	}
+	return "", fmt.Errorf("%q is no user, group or app of tenant %s", name, t.ID)
 }

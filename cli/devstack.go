@@ -38,6 +38,7 @@ var devListenFlags = map[string]string{
 	"development gateway":  "--gateway-listen",
 	"local Lambda host":    "--lambda-listen",
 	"development upstream": "--upstream-listen",
+	"local Key Vault":      "--keyvault-listen",
 	"admin listener":       "--admin-listen",
 }
 

@@ -58,6 +58,8 @@ type endpoints struct {
 	STS string `json:"sts,omitempty"`
 	// Lambda is the local Lambda host's endpoint.
 	Lambda string `json:"lambda,omitempty"`
+	// KeyVault is the local Azure Key Vault's URL.
+	KeyVault string `json:"keyvault,omitempty"`
 	// Upstream is the development HTTP upstream's URL.
 	Upstream string `json:"upstream,omitempty"`
 	// Admin is the admin listener's URL (/metrics, /healthz, /readyz).

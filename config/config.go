@@ -176,6 +176,8 @@ type Dev struct {
 	// Upstream is where the development HTTP upstream listens (the target
 	// of routes whose upstream url is "dev"); "" means 127.0.0.1:9446.
 	Upstream string `yaml:"upstream,omitempty"`
+	// KeyVault is the local Azure Key Vault.
+	KeyVault DevKeyVault `yaml:"keyvault,omitempty"`
 }
 
 // IDP configures the development Entra-compatible identity provider and its

@@ -79,6 +79,7 @@ func (f *File) ApplyDefaults() {
 	setDefault(&f.Dev.Gateway, DefaultGatewayListen)
 	setDefault(&f.Dev.Lambda.Listen, DefaultLambdaListen)
 	setDefault(&f.Dev.Upstream, DefaultUpstreamListen)
+	setDefault(&f.Dev.KeyVault.Listen, DefaultKeyVaultListen)
 	for i := range f.Dev.Lambda.Functions {
 		setDefault(&f.Dev.Lambda.Functions[i].Timeout, DefaultFunctionTimeout)
 	}

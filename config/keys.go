@@ -139,3 +139,48 @@ func (f *File) PublishAheadOrDefault() time.Duration {
 	}
 	return f.Secrets.RefreshInterval*11/10 + 10*time.Minute
 }
+
+// DefaultKeyVaultListen is where `gatehouse dev` serves its local Key Vault.
+const DefaultKeyVaultListen = "127.0.0.1:9448"
+
+// DevKeyVault is the local Azure Key Vault of `gatehouse dev`
+// (`dev.keyvault`): secrets and keys behind the REST API and its bearer
+// challenge, with tokens of the development IdP. Like Key Vault with access
+// policies, it refuses everyone Access does not name.
+type DevKeyVault struct {
+	// Listen is the host:port (https, from the development CA); "" means
+	// 127.0.0.1:9448. The vault's URL is https://Listen.
+	Listen string `yaml:"listen,omitempty"`
+	// Access are the access policies.
+	Access []DevKeyVaultAccess `yaml:"access,omitempty"`
+}
+
+// DevKeyVaultAccess is one access policy of the local Key Vault.
+type DevKeyVaultAccess struct {
+	// Principal is a user (UPN or name), a group (name) or an app (name) of
+	// the first development tenant, or an object id; required.
+	Principal string `yaml:"principal"`
+	// Secrets are secret permissions: get, list, set, delete, recover,
+	// purge or all.
+	Secrets []string `yaml:"secrets,omitempty"`
+	// Keys are key permissions: get, list, create, update, delete, sign,
+	// verify, rotate or all.
+	Keys []string `yaml:"keys,omitempty"`
+}
+
+// devKeyVault checks dev.keyvault.
+func (v *validator) devKeyVault(d *DevKeyVault) {
+	if d.Listen != "" {
+		if msg := checkListen(d.Listen); msg != "" {
+			v.add("dev.keyvault.listen", "%s", msg)
+		}
+	}
+	for i, a := range d.Access {
+		if a.Principal == "" {
+			v.add(indexPath("dev.keyvault.access", i)+".principal", "is required: a user, group or app of the development directory, or an object id")
+		}
+		if len(a.Secrets) == 0 && len(a.Keys) == 0 {
+			v.add(indexPath("dev.keyvault.access", i), "grants nothing: give secrets or keys permissions")
+		}
+	}
+}

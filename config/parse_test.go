@@ -61,6 +61,7 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 			Lambda:   DevLambda{Listen: "127.0.0.1:9445"},
 			Gateway:  "127.0.0.1:9480",
 			Upstream: "127.0.0.1:9446",
+			KeyVault: DevKeyVault{Listen: "127.0.0.1:9448"},
 		},
 	}
 	if diff := cmp.Diff(want, f); diff != "" {

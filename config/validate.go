@@ -330,6 +330,7 @@ func isLoopback(host string) bool {
 }
 
 func (v *validator) dev(d *Dev) {
+	v.devKeyVault(&d.KeyVault)
 	idp := &d.IDP
 	v.run(
 		check{idp.TokenLifetime < 5*time.Minute || idp.TokenLifetime > 24*time.Hour, "dev.idp.token_lifetime", "must be between 5m and 24h"},

@@ -82,6 +82,7 @@ type readyFile struct {
 	Lambda   string `json:"lambda"`
 	Upstream string `json:"upstream"`
 	Admin    string `json:"admin"`
+	KeyVault string `json:"keyvault"`
 }
 
 // devProcess is a running `gatehouse dev`.
@@ -114,7 +115,7 @@ func (l *lockedBuffer) String() string {
 
 // Every service on a free port, so tests never collide with a developer's
 // own `gatehouse dev` or with each other.
-var freePorts = []string{"--sts-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--lambda-listen", "127.0.0.1:0", "--upstream-listen", "127.0.0.1:0"}
+var freePorts = []string{"--sts-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--lambda-listen", "127.0.0.1:0", "--upstream-listen", "127.0.0.1:0", "--keyvault-listen", "127.0.0.1:0"}
 
 func startDev(t *testing.T, stateDir, listen string) *devProcess {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,6 +34,10 @@ const (
 type client struct {
 	app *app
 	acr string
+	// credential says which of the app's credentials it used, as Entra's
+	// sign-in log does ("secret 2": the app's second secret), never the
+	// credential itself; "" for a public client.
+	credential string
 }
 
 // authenticateClient identifies the client of a token request and checks its
@@ -77,9 +82,9 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, t *tenant,
 	case (secret != "" || assertion != "") && !a.confidential():
 		return client{}, newError(errInvalidClient, 700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
 	case secret != "":
-		for _, want := range a.Secrets {
+		for i, want := range a.Secrets {
 			if subtle.ConstantTimeCompare([]byte(secret), []byte(want)) == 1 {
-				return client{app: a, acr: acrSecret}, nil
+				return client{app: a, acr: acrSecret, credential: fmt.Sprintf("secret %d", i+1)}, nil
 			}
 		}
 		return client{}, newError(errInvalidClient, 7000215,
@@ -94,7 +99,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, t *tenant,
 		if e := s.verifyClientAssertion(t, a, clientID, assertion); e != nil {
 			return client{}, e
 		}
-		return client{app: a, acr: acrCertificate}, nil
+		return client{app: a, acr: acrCertificate, credential: "certificate"}, nil
 	case needCredential || !a.allowsPublic():
 		return client{}, newError(errInvalidClient, 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	}

@@ -112,7 +112,7 @@ func (s *Server) appResponse(t *tenant, c client, sr scopeRequest, now time.Time
 		s.log.Error("idp: cannot mint token", "err", err)
 		return nil, errInternal()
 	}
-	s.log.Info("idp: app token issued", "tenant", t.ID, "client", c.app.ClientID, "resource", sr.resource.ClientID)
+	s.log.Info("idp: app token issued", "tenant", t.ID, "client", c.app.ClientID, "credential", c.credential, "resource", sr.resource.ClientID)
 	secs := int64(s.lifetime / time.Second)
 	return &tokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: at}, nil
 }
@@ -180,6 +180,6 @@ func (s *Server) userTokens(t *tenant, c client, u *user, scope, nonce string, r
 		}
 		resp.RefreshToken = rt
 	}
-	s.log.Info("idp: user token issued", "tenant", t.ID, "client", c.app.ClientID, "user", u.ObjectID, "resource", res.ClientID)
+	s.log.Info("idp: user token issued", "tenant", t.ID, "client", c.app.ClientID, "credential", c.credential, "user", u.ObjectID, "resource", res.ClientID)
 	return resp, nil
 }

@@ -443,6 +443,13 @@ func (s *Server) updateKey(req *request, name, ver string) (int, any, *kvError) 
 	return http.StatusOK, s.keyOut(o, v), nil
 }
 
+// HasKey reports whether a live (not deleted) key named name exists.
+func (s *Server) HasKey(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lookup(keyKind, name) != nil
+}
+
 // CreateKey generates a key as a new version of the key name (created if
 // need be, enabled, no tags), without the wire: for seeding a development
 // vault. It returns the version's key identifier (kid).
