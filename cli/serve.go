@@ -42,7 +42,7 @@ The policy reloads when FILE or its Cedar files change, or on SIGHUP.
 
 --gateway-listen and --admin-listen replace gateway.listen and
 gateway.admin_listen, and are held to the same rules: plain HTTP only on a
-loopback address unless gateway.tls_cert_file and tls_key_file are set.`,
+loopback address unless gateway.tls_key (or tls_key_file) is set.`,
 		Example: `  gatehouse serve --check --config gatehouse.yaml
   gatehouse serve --config gatehouse.yaml
   gatehouse serve --config gatehouse.yaml --gateway-listen 127.0.0.1:0 --admin-listen off --ready-file ready.json`,
@@ -181,6 +181,7 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) (*build.
 		if field == "audit.dsn" && f.Audit.DSN.IsZero() {
 			field = "audit.dsn_file"
 		}
+		field = tlsField(f, field)
 		check(field, func() error {
 			if secrets == nil {
 				return nil // its client could not be built: said above
@@ -222,11 +223,14 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) (*build.
 			return nil
 		})
 	}
-	if f.Gateway.TLSCertFile != "" && src.Clean("gateway.tls_key_file") {
-		check("gateway.tls_cert_file", func() error {
-			_, err := tls.LoadX509KeyPair(opts.Path(f.Gateway.TLSCertFile), opts.Path(f.Gateway.TLSKeyFile))
-			return err
-		})
+	// The TLS key and certificate, read above: one pair that matches.
+	if f.Gateway.TLSEnabled() && secrets != nil {
+		var te *build.TLSError
+		if err := build.CheckTLS(f, secrets); errors.As(err, &te) {
+			check(te.Written, func() error { return errors.New(te.Reason) })
+		} else if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for i, r := range build.Routes(f) {
 		if r.Function != "" && src.Clean("gateway.lambda") {
@@ -237,6 +241,19 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) (*build.
 		}
 	}
 	return secrets, errors.Join(errs...)
+}
+
+// tlsField is the field of a TLS reference (File.SecretRefs) as the file
+// writes it: gateway.tls_key_file counts as gateway.tls_key,
+// gateway.tls_cert_file as gateway.tls_cert.
+func tlsField(f *config.File, field string) string {
+	switch field {
+	case "gateway.tls_key":
+		return f.Gateway.TLSKeyField()
+	case "gateway.tls_cert":
+		return "gateway.tls_cert_file"
+	}
+	return field
 }
 
 func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts build.Options) error {
@@ -277,13 +294,16 @@ func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts 
 	}
 
 	var tlsCfg *tls.Config
-	tlsOn := f.Gateway.TLSCertFile != ""
+	tlsOn := f.Gateway.TLSEnabled()
 	if tlsOn {
-		cert, err := tls.LoadX509KeyPair(opts.Path(f.Gateway.TLSCertFile), opts.Path(f.Gateway.TLSKeyFile))
+		// The key and certificate loadServe read, from their references:
+		// a rotation is served to new connections from the refresh that
+		// finds it on.
+		cert, err := build.NewGatewayTLS(f, opts)
 		if err != nil {
-			return fmt.Errorf("gateway.tls_cert_file, tls_key_file: %w", err)
+			return err
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsCfg = cert.Config()
 	}
 	ln, err := net.Listen("tcp", f.Gateway.ListenAddr())
 	if err != nil {
@@ -376,20 +396,21 @@ func localURL(addr net.Addr, tlsOn bool) string {
 }
 
 // serveClient reaches serve's own gateway to see it answer: with TLS, it
-// accepts exactly serve's certificate, whatever names it holds.
+// accepts exactly the certificate serve presents now, whatever names it
+// holds.
 func serveClient(cfg *tls.Config) *http.Client {
 	c := &http.Client{Timeout: 5 * time.Second}
-	if cfg == nil || len(cfg.Certificates) == 0 || len(cfg.Certificates[0].Certificate) == 0 {
+	if cfg == nil || cfg.GetCertificate == nil {
 		return c
 	}
-	own := cfg.Certificates[0].Certificate[0]
 	c.Transport = &http.Transport{TLSClientConfig: &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// The chain and names are not checked; the certificate is, below:
 		// the peer must present serve's own.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, own) {
+			own, err := cfg.GetCertificate(&tls.ClientHelloInfo{})
+			if err != nil || own == nil || len(own.Certificate) == 0 || len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, own.Certificate[0]) {
 				return errors.New("not serve's own certificate")
 			}
 			return nil

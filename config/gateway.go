@@ -17,12 +17,23 @@ type Gateway struct {
 	// Listen is the host:port of `gatehouse serve`; "" means :8443. The
 	// development gateway listens on dev.gateway instead.
 	Listen string `yaml:"listen,omitempty"`
-	// TLSCertFile and TLSKeyFile are the server certificate chain and key
-	// (PEM) of `gatehouse serve`. Without them serve listens in plain HTTP,
-	// allowed only on a loopback address (behind a TLS-terminating proxy
-	// on the same host).
+	// TLSCertFile is the server certificate chain (PEM, leaf first) of
+	// `gatehouse serve`; "" means the chain is in the key's PEM, after or
+	// before the key (as Key Vault's certificate-backed secrets and
+	// cert-manager's combined files hold it). When set, it is the chain
+	// served, and certificates in the key's PEM are ignored. Read again on
+	// the secrets schedule, with the key.
 	TLSCertFile string `yaml:"tls_cert_file,omitempty"`
-	TLSKeyFile  string `yaml:"tls_key_file,omitempty"`
+	// TLSKeyFile is a file holding the server's private key (PEM); the
+	// same as TLSKey: {file: ...}.
+	TLSKeyFile string `yaml:"tls_key_file,omitempty"`
+	// TLSKey is where the server's private key lives (PEM, alone or with
+	// its certificate chain), as a secret reference. A rotated key (and
+	// certificate) is served to new connections from the next refresh
+	// on; a key and certificate that do not match are never served.
+	// Without a key serve listens in plain HTTP, allowed only on a
+	// loopback address (behind a TLS-terminating proxy on the same host).
+	TLSKey SecretRef `yaml:"tls_key,omitempty"`
 	// PublicURL is the gateway's external URL, the resource of its RFC 9728
 	// metadata; "" in dev means the development gateway's URL.
 	PublicURL string `yaml:"public_url,omitempty"`
@@ -134,9 +145,7 @@ func (v *validator) gateway(f *File) {
 			v.add("gateway.public_url", "%s: want an https URL", short(g.PublicURL))
 		}
 	}
-	if (g.TLSCertFile == "") != (g.TLSKeyFile == "") {
-		v.add("gateway.tls_key_file", "tls_cert_file and tls_key_file go together")
-	}
+	v.gatewayTLS(g)
 	roles := map[string]bool{}
 	for _, r := range f.AuthZ.Roles {
 		roles[r.Name] = true
@@ -210,6 +219,31 @@ func (v *validator) gateway(f *File) {
 			v.add(p, "no role of authz.roles reaches this route (%s): every request would be denied", routeReach(rt))
 		}
 	}
+}
+
+// gatewayTLS checks the server's key and certificate fields; whether the
+// key's PEM carries a chain is known only when it is read (serve --check).
+func (v *validator) gatewayTLS(g *Gateway) {
+	if g.TLSKeyFile != "" && !g.TLSKey.IsZero() {
+		v.add("gateway.tls_key", "and gateway.tls_key_file both name the TLS key: keep one")
+	}
+	v.secretRef("gateway.tls_key", g.TLSKey)
+	if g.TLSCertFile != "" && !g.TLSEnabled() {
+		v.add("gateway.tls_cert_file", "names a certificate without its key: set tls_key_file (or tls_key, a secret reference)")
+	}
+}
+
+// TLSEnabled reports whether serve listens with TLS: a key is named, by
+// tls_key or tls_key_file.
+func (g *Gateway) TLSEnabled() bool { return g.TLSKeyFile != "" || !g.TLSKey.IsZero() }
+
+// TLSKeyField is the field that names the TLS key as the file writes it:
+// gateway.tls_key_file when that is set, else gateway.tls_key.
+func (g *Gateway) TLSKeyField() string {
+	if g.TLSKeyFile != "" && g.TLSKey.IsZero() {
+		return "gateway.tls_key_file"
+	}
+	return "gateway.tls_key"
 }
 
 // passHeaders reports each header a route may not pass.

@@ -270,7 +270,8 @@ func (v *validator) secretsSection(s *Secrets) {
 
 // SecretRefs lists every secret reference of the file with its field, in
 // the file's order; audit.dsn_file counts as audit.dsn: {file: ...} (its
-// rotations are followed too).
+// rotations are followed too), gateway.tls_key_file as gateway.tls_key,
+// and gateway.tls_cert_file as gateway.tls_cert: {file: ...}.
 func (f *File) SecretRefs() []NamedSecretRef {
 	var out []NamedSecretRef
 	add := func(field string, r SecretRef) {
@@ -291,6 +292,15 @@ func (f *File) SecretRefs() []NamedSecretRef {
 		dsn = SecretRef{File: f.Audit.DSNFile}
 	}
 	add("audit.dsn", dsn)
+	// The TLS certificate is no secret, but it rotates with its key.
+	tlsKey := f.Gateway.TLSKey
+	if tlsKey.IsZero() && f.Gateway.TLSKeyFile != "" {
+		tlsKey = SecretRef{File: f.Gateway.TLSKeyFile}
+	}
+	add("gateway.tls_key", tlsKey)
+	if f.Gateway.TLSCertFile != "" {
+		add("gateway.tls_cert", SecretRef{File: f.Gateway.TLSCertFile})
+	}
 	return out
 }
 

@@ -91,10 +91,10 @@ func (v *validator) serve(f *File) {
 	if a.OnUnavailable == "spool" && a.SpoolDir == "" {
 		v.add("audit.spool_dir", "is required with on_unavailable: spool")
 	}
-	if f.Gateway.TLSCertFile == "" {
+	if !f.Gateway.TLSEnabled() {
 		host, _, err := net.SplitHostPort(f.Gateway.ListenAddr())
 		if err != nil || !isLoopback(host) {
-			v.add("gateway.listen", "%s: without tls_cert_file and tls_key_file, serve listens only on a loopback address (behind a TLS-terminating proxy on the same host): bearer tokens never cross a network in clear", short(f.Gateway.ListenAddr()))
+			v.add("gateway.listen", "%s: without tls_cert_file and tls_key_file, serve listens only on a loopback address (behind a TLS-terminating proxy on the same host): bearer tokens never cross a network in clear (tls_key may name the key, with its chain, by secret reference instead)", short(f.Gateway.ListenAddr()))
 		}
 	}
 }
