@@ -104,6 +104,16 @@ if one cannot be read or used. Values are never printed.`,
 				}
 				out = append(out, st)
 			}
+			// The TLS key and certificate, each read, must make one pair.
+			var te *build.TLSError
+			if err := build.CheckTLS(f, s); errors.As(err, &te) {
+				for i := range out {
+					if out[i].Field == te.Field {
+						out[i].Usable, out[i].LastError = false, te.Error()
+					}
+				}
+				loadErr = errors.Join(loadErr, err)
+			}
 			// A vault key is read and signs one test digest: the role may
 			// read a key it is not allowed to sign with.
 			for _, nr := range f.KeyRefs() {
