@@ -124,6 +124,15 @@ func checkSigner(s crypto.Signer) (string, error) {
 	return KeyID(s.Public())
 }
 
+// RotatingSigner is a checkpoint signer whose key can change while the
+// recorder runs (a key kept in a vault, rotated there): each checkpoint is
+// signed with Current's key and names that key.
+type RotatingSigner interface {
+	crypto.Signer
+	// Current returns the signer of the key in use now.
+	Current() crypto.Signer
+}
+
 // sign sets cp.KeyID and cp.Sig. Ed25519 signs SignedBytes itself; ECDSA
 // (ASN.1 signature) and RSA (PKCS #1 v1.5) sign its SHA-256.
 func (cp *Checkpoint) sign(s crypto.Signer, keyID string) error {

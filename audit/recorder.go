@@ -517,7 +517,16 @@ func (r *Recorder) addCheckpoint(ctx context.Context, final bool) error {
 		now = r.maxTime // a checkpoint is never older than what it covers
 	}
 	cp := Checkpoint{Chain: r.chain, Seq: r.seq, Hash: r.head, Time: now, Final: final}
-	if err := cp.sign(r.cfg.Signer, r.keyID); err != nil {
+	signer, keyID := r.cfg.Signer, r.keyID
+	if rs, ok := signer.(RotatingSigner); ok {
+		// The key in use now, named by the checkpoint it signs.
+		signer = rs.Current()
+		var err error
+		if keyID, err = checkSigner(signer); err != nil {
+			return err
+		}
+	}
+	if err := cp.sign(signer, keyID); err != nil {
 		return err
 	}
 	if err := r.cfg.Sink.AddCheckpoint(ctx, cp); err != nil {

@@ -10,12 +10,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
@@ -189,9 +191,93 @@ func SigningKey(f *config.File, o Options) (crypto.Signer, error) {
 	return signingKey(f, o, false)
 }
 
+// VerifyKeys are the public keys checkpoints may be signed with: the
+// signing key's, and with a vault key those of audit.previous_signing_keys
+// (each read from its vault now).
+func VerifyKeys(f *config.File, o Options) ([]crypto.PublicKey, error) {
+	s, err := SigningKey(f, o)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := previousSigningKeys(f, o)
+	if err != nil {
+		return nil, err
+	}
+	return append([]crypto.PublicKey{s.Public()}, prev...), nil
+}
+
+// previousSigningKeys reads audit.previous_signing_keys' public keys, each
+// once, as a reference of its own.
+func previousSigningKeys(f *config.File, o Options) ([]crypto.PublicKey, error) {
+	var keys []crypto.PublicKey
+	for i, r := range f.Audit.PreviousSigningKeys {
+		field := fmt.Sprintf("audit.previous_signing_keys[%d]", i)
+		g := *f
+		g.Audit.SigningKey, g.Creds.Issuer.SigningKey = r, config.KeyRef{}
+		k, err := vaultKey(context.Background(), &g, Options{Dir: o.Dir, Dev: o.Dev, StateDir: o.StateDir, Logger: o.Logger}, "audit.signing_key")
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		v, err := k.Secret.Get()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		pub, err := secrets.PublicKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		keys = append(keys, pub)
+	}
+	return keys, nil
+}
+
+// rotatingSigner signs checkpoints with the vault key's version in use:
+// a refresh that finds a new version swaps it in (audit.RotatingSigner).
+type rotatingSigner struct{ cur atomic.Pointer[crypto.Signer] }
+
+func (r *rotatingSigner) Current() crypto.Signer   { return *r.cur.Load() }
+func (r *rotatingSigner) Public() crypto.PublicKey { return r.Current().Public() }
+func (r *rotatingSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return r.Current().Sign(rand, digest, opts)
+}
+
+// vaultSigningKey is audit.signing_key: the version in use now, and the
+// next ones as refreshes find them.
+func vaultSigningKey(f *config.File, o Options) (crypto.Signer, error) {
+	const field = "audit.signing_key"
+	k, err := vaultKey(context.Background(), f, o, field)
+	if err != nil {
+		return nil, err
+	}
+	v, err := k.Secret.Get()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	s, err := k.Source.Signer(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	rs := &rotatingSigner{}
+	rs.cur.Store(&s)
+	k.Secret.OnChange(func(v secrets.Value) {
+		s, err := k.Source.Signer(v)
+		if err != nil {
+			o.logger().Error("audit: the checkpoint key's new version is refused; the one in use stays", "key", k.Secret.String(), "version", v.Version, "err", err)
+			return
+		}
+		rs.cur.Store(&s)
+		o.logger().Info("audit: checkpoints are signed with the key's new version", "key", k.Secret.String(), "version", v.Version)
+	})
+	return rs, nil
+}
+
 // signingKey reads the checkpoint signing key; with create (a gateway
-// under dev) an Ed25519 key is generated on first use.
+// under dev) an Ed25519 key is generated on first use. A key kept in a
+// vault (audit.signing_key) signs through it.
 func signingKey(f *config.File, o Options, create bool) (crypto.Signer, error) {
+	if !f.Audit.SigningKey.IsZero() {
+		return vaultSigningKey(f, o)
+	}
 	path := o.AuditFiles(f).SigningKey
 	if path == "" {
 		return nil, errors.New("audit.signing_key_file is not set")
@@ -243,6 +329,9 @@ type Trail struct {
 	// each event's principal.
 	Pseudonyms *audit.PseudonymKeys
 	Signer     crypto.Signer // signs checkpoints
+	// Previous are audit.previous_signing_keys' public keys: checkpoints
+	// they signed are kept verifiable.
+	Previous []crypto.PublicKey
 }
 
 // Close writes what the recorder still holds, then closes the store.
@@ -293,7 +382,13 @@ func AuditTrail(ctx context.Context, f *config.File, o Options) (*Trail, error) 
 		sec.OnChange(func(secrets.Value) { takeUp() })
 		takeUp() // a rotation between the read above and the subscription
 	}
-	return &Trail{Recorder: rec, Sink: sink, Pseudonyms: keys, Signer: signer}, nil
+	// Retention keeps checkpoints of earlier vault key versions verifiable;
+	// one it cannot read only means no cut at what that version signed.
+	prev, err := previousSigningKeys(f, o)
+	if err != nil {
+		log.Warn("audit: retention cannot check checkpoints of a previous signing key", "err", err)
+	}
+	return &Trail{Recorder: rec, Sink: sink, Pseudonyms: keys, Signer: signer, Previous: prev}, nil
 }
 
 // takeUpPseudonymKey makes v the current pseudonym key when it is a usable
@@ -313,6 +408,15 @@ func takeUpPseudonymKey(keys *audit.PseudonymKeys, v secrets.Value, ref string, 
 	}
 }
 
+// verifyKeys are the keys Prune checks checkpoints with: the signer's, and
+// the previous versions of a vault key it has signed with.
+func (t *Trail) verifyKeys() crypto.PublicKey {
+	if len(t.Previous) == 0 {
+		return t.Signer.Public()
+	}
+	return append([]crypto.PublicKey{t.Signer.Public()}, t.Previous...)
+}
+
 // Prune deletes events older than audit.retention every hour until ctx
 // ends, cutting only at signed checkpoints so that verify keeps passing on
 // what remains. Without a retention it returns at once.
@@ -323,7 +427,7 @@ func (t *Trail) Prune(ctx context.Context, retention time.Duration, log *slog.Lo
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
-		n, err := audit.Prune(ctx, t.Sink, time.Now().Add(-retention), t.Signer.Public())
+		n, err := audit.Prune(ctx, t.Sink, time.Now().Add(-retention), t.verifyKeys())
 		if err != nil {
 			log.Error("audit: retention failed", "err", err)
 		} else if n > 0 {
@@ -350,6 +454,9 @@ func secretField(ctx context.Context, f *config.File, o Options, field string) (
 	sec := s.Field(field)
 	if sec == nil {
 		return secrets.Value{}, fmt.Errorf("%s is not set", field)
+	}
+	if err := s.loadClientSecret(ctx); err != nil {
+		return secrets.Value{}, err
 	}
 	if err := sec.Refresh(ctx); err != nil {
 		return secrets.Value{}, fmt.Errorf("%s: %w", field, err)

@@ -85,10 +85,25 @@ func vaultKey(ctx context.Context, f *config.File, o Options, field string) (Vau
 	if k.Secret == nil {
 		return VaultKey{}, fmt.Errorf("%s is not set", field)
 	}
+	if err := s.loadClientSecret(ctx); err != nil {
+		return VaultKey{}, err
+	}
 	if err := k.Secret.Refresh(ctx); err != nil {
 		return VaultKey{}, fmt.Errorf("%s: %w", field, err)
 	}
 	return k, nil
+}
+
+// loadClientSecret reads secrets.azure.client's client secret, if any: a
+// reader that reads one reference from Key Vault needs it first.
+func (s *Secrets) loadClientSecret(ctx context.Context) error {
+	const field = "secrets.azure.client.client_secret"
+	if cs := s.Field(field); cs != nil {
+		if err := cs.Refresh(ctx); err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	return nil
 }
 
 // arnRegion is the region of an ARN, else secrets.aws.region, else

@@ -225,8 +225,8 @@ bad one.`,
 			}
 			defer sink.Close()
 			var pub crypto.PublicKey
-			if k, err := build.SigningKey(f, opts); err == nil {
-				pub = k.Public()
+			if keys, err := build.VerifyKeys(f, opts); err == nil {
+				pub = keys
 			} else {
 				fmt.Fprintf(e.stderr, "warning: checkpoint signatures not checked: %v\n", err)
 			}

@@ -53,6 +53,15 @@ type Audit struct {
 	// signs checkpoints; "" in dev means <state dir>/audit-signing.pem,
 	// generated on first start.
 	SigningKeyFile string `yaml:"signing_key_file,omitempty"`
+	// SigningKey, instead of SigningKeyFile, keeps the checkpoint signing
+	// key in AWS KMS or Azure Key Vault: checkpoints are signed through
+	// the vault (RSA or ECDSA P-256), and a new version signs from the next
+	// refresh on.
+	SigningKey KeyRef `yaml:"signing_key,omitempty"`
+	// PreviousSigningKeys are earlier versions of SigningKey (a KMS key id
+	// or ARN, a Key Vault key with its version): `gatehouse audit verify`
+	// checks checkpoints they signed too.
+	PreviousSigningKeys []KeyRef `yaml:"previous_signing_keys,omitempty"`
 	// Replica names this gateway in events; "" means the host name.
 	Replica string `yaml:"replica,omitempty"`
 }

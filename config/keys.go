@@ -69,6 +69,9 @@ func (f *File) KeyRefs() []NamedKeyRef {
 	if !f.Creds.Issuer.SigningKey.IsZero() {
 		out = append(out, NamedKeyRef{"creds.issuer.signing_key", f.Creds.Issuer.SigningKey})
 	}
+	if !f.Audit.SigningKey.IsZero() {
+		out = append(out, NamedKeyRef{"audit.signing_key", f.Audit.SigningKey})
+	}
 	return out
 }
 
@@ -107,6 +110,28 @@ func (v *validator) keyRef(field string, r KeyRef) {
 		if a.Version != "" && !kvVersionRE.MatchString(a.Version) {
 			v.add(q+".version", "%s: want a version id (32 hexadecimal digits) or nothing for the latest", short(a.Version))
 		}
+	}
+}
+
+// auditKeys checks audit's vault keys.
+func (v *validator) auditKeys(a *Audit) {
+	if a.SigningKey.IsZero() {
+		if len(a.PreviousSigningKeys) > 0 {
+			v.add("audit.previous_signing_keys", "is only used with audit.signing_key")
+		}
+		return
+	}
+	if a.SigningKeyFile != "" {
+		v.add("audit.signing_key", "and audit.signing_key_file are both set: give one")
+	}
+	v.keyRef("audit.signing_key", a.SigningKey)
+	for i, r := range a.PreviousSigningKeys {
+		q := indexPath("audit.previous_signing_keys", i)
+		if r.IsZero() {
+			v.add(q, "names no vault: aws_kms: {key_id: ...} or azure_key_vault: {vault: URL, name: ..., version: ...}")
+			continue
+		}
+		v.keyRef(q, r)
 	}
 }
 

@@ -57,6 +57,7 @@ func (f *File) Validate() error {
 	v.audit(&f.Audit)
 	v.secretsSection(&f.Secrets)
 	v.issuerKey(f)
+	v.auditKeys(&f.Audit)
 	v.dev(&f.Dev)
 	v.devSTS(&f.Dev.STS)
 	v.devLambda(&f.Dev.Lambda)

@@ -85,7 +85,7 @@ func (v *validator) serve(f *File) {
 	if a.KeyFile == "" && a.Key.IsZero() {
 		v.add("audit.key_file", "is required: the pseudonym key (at least 32 random bytes), a file readable by gatehouse alone (or audit.key: a secret reference)")
 	}
-	if a.SigningKeyFile == "" {
+	if a.SigningKeyFile == "" && a.SigningKey.IsZero() {
 		v.add("audit.signing_key_file", "is required: the PKCS#8 PEM key (Ed25519, ECDSA or RSA) that signs the trail's checkpoints")
 	}
 	if a.OnUnavailable == "spool" && a.SpoolDir == "" {
