@@ -86,7 +86,7 @@ func (v *validator) serve(f *File) {
 		v.add("audit.key_file", "is required: the pseudonym key (at least 32 random bytes), a file readable by gatehouse alone (or audit.key: a secret reference)")
 	}
 	if a.SigningKeyFile == "" && a.SigningKey.IsZero() {
-		v.add("audit.signing_key_file", "is required: the PKCS#8 PEM key (Ed25519, ECDSA or RSA) that signs the trail's checkpoints")
+		v.add("audit.signing_key_file", "is required: the PKCS#8 PEM key (Ed25519, ECDSA or RSA) that signs the trail's checkpoints (or audit.signing_key: a key in AWS KMS or Azure Key Vault)")
 	}
 	if a.OnUnavailable == "spool" && a.SpoolDir == "" {
 		v.add("audit.spool_dir", "is required with on_unavailable: spool")
