@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -41,6 +42,9 @@ type GatewayTLS struct {
 
 	mu  sync.Mutex // one rebuild at a time
 	cur atomic.Pointer[tls.Certificate]
+	// rereading is set while a reload reads the other half of a pair
+	// again: the reload that half's change starts leaves the verdict to it.
+	rereading atomic.Bool
 }
 
 // tlsNames are the fields of the key and certificate as the file writes
@@ -77,9 +81,9 @@ func NewGatewayTLS(f *config.File, o Options) (*GatewayTLS, error) {
 		return nil, err
 	}
 	g.cur.Store(c)
-	g.key.OnChange(func(secrets.Value) { g.reload() })
+	g.key.OnChange(func(secrets.Value) { g.reload(g.cert) })
 	if g.cert != nil && g.cert != g.key {
-		g.cert.OnChange(func(secrets.Value) { g.reload() })
+		g.cert.OnChange(func(secrets.Value) { g.reload(g.key) })
 	}
 	return g, nil
 }
@@ -147,22 +151,45 @@ func (g *GatewayTLS) Config() *tls.Config {
 }
 
 // reload rebuilds the pair after a rotation of the key or the certificate,
-// and swaps it in if it is one; else the pair in use stays.
-func (g *GatewayTLS) reload() {
+// and swaps it in if it is one; else the pair in use stays. other is the
+// half that did not change (nil for a bundle): when the halves do not
+// match, it is read again first, as a refresh that read the key just
+// before its certificate was replaced would otherwise leave the new key
+// waiting a whole refresh interval (and log a mismatch at every
+// rotation).
+func (g *GatewayTLS) reload(other *secrets.Secret) {
+	err := g.swap()
+	if err == nil || g.rereading.Load() {
+		return
+	}
+	if other != nil {
+		g.rereading.Store(true)
+		_ = other.Refresh(context.Background()) // a failure is the set's to log; its change reloads
+		g.rereading.Store(false)
+		err = g.swap()
+	}
+	if err != nil {
+		g.log.Warn("gateway: the rotated TLS key or certificate is not taken; the pair in use stays until a refresh brings a matching pair",
+			"key", g.key.String(), "cert", g.certRef(), "error", err.Error())
+	}
+}
+
+// swap builds the pair from the current values and, if it is one, swaps
+// it in.
+func (g *GatewayTLS) swap() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	c, err := g.read()
 	if err != nil {
-		g.log.Warn("gateway: the rotated TLS key or certificate is not taken; the pair in use stays until a refresh brings a matching pair",
-			"key", g.key.String(), "cert", g.certRef(), "error", err.Error())
-		return
+		return err
 	}
 	old := g.cur.Swap(c)
 	if old != nil && old.Leaf != nil && old.Leaf.Equal(c.Leaf) && sameKey(old.PrivateKey, c.PrivateKey) {
-		return // read again, unchanged
+		return nil // read again, unchanged
 	}
 	g.log.Info("gateway: serving a rotated TLS certificate to new connections",
 		"key", g.key.String(), "cert", g.certRef(), "serial", c.Leaf.SerialNumber.Text(16), "not_after", c.Leaf.NotAfter)
+	return nil
 }
 
 func (g *GatewayTLS) certRef() string {

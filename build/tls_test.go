@@ -395,6 +395,9 @@ func TestGatewayTLSRotation(t *testing.T) {
 	if got := servedSerial(t, g); got != 3 {
 		t.Errorf("serial %d served after both files rotated, want 3", got)
 	}
+	if n := strings.Count(tf.logged(), "is not taken"); n != 1 {
+		t.Errorf("%d refusals logged, want 1 (a rotation whose halves both changed before the refresh is no mismatch):\n%s", n, tf.logged())
+	}
 	waitHandshakes()
 	close(stop)
 	wg.Wait()
