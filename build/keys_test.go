@@ -77,7 +77,7 @@ secrets:
 		if err != nil {
 			t.Fatalf("Mint through Key Vault: %v", err)
 		}
-		jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+		jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 		if err != nil {
 			t.Fatal(err)
 		}

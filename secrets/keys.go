@@ -204,10 +204,10 @@ func (s *keyVaultSigner) Public() crypto.PublicKey { return s.pub }
 // DER, as crypto.Signer has it.
 func (s *keyVaultSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if opts.HashFunc() != crypto.SHA256 || len(digest) != 32 {
-		return nil, errors.New("Key Vault signer: only SHA-256 digests are signed")
+		return nil, errors.New("signer for a Key Vault key: only SHA-256 digests are signed")
 	}
 	if _, ok := opts.(*rsa.PSSOptions); ok {
-		return nil, errors.New("Key Vault signer: RSA-PSS is not used")
+		return nil, errors.New("signer for a Key Vault key: RSA-PSS is not used")
 	}
 	alg := "RS256"
 	_, ec := s.pub.(*ecdsa.PublicKey)
@@ -218,13 +218,13 @@ func (s *keyVaultSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts
 	defer cancel()
 	sig, err := s.client.Sign(ctx, s.name, s.version, alg, digest)
 	if err != nil {
-		return nil, fmt.Errorf("Key Vault sign with %s/%s: %w", s.name, s.version, err)
+		return nil, fmt.Errorf("sign with Key Vault key %s/%s: %w", s.name, s.version, err)
 	}
 	if !ec {
 		return sig, nil
 	}
 	if len(sig) != 64 {
-		return nil, fmt.Errorf("Key Vault sign with %s/%s: an ES256 signature of %d bytes", s.name, s.version, len(sig))
+		return nil, fmt.Errorf("sign with Key Vault key %s/%s: an ES256 signature of %d bytes", s.name, s.version, len(sig))
 	}
 	var b cryptobyte.Builder
 	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
