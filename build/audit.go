@@ -57,7 +57,7 @@ func AuditSink(ctx context.Context, f *config.File, o Options, create bool) (aud
 	files := o.AuditFiles(f)
 	switch f.Audit.Sink {
 	case "postgres":
-		dsn, err := secretField(ctx, f, o, "audit.dsn")
+		dsn, err := ReadSecret(ctx, f, o, "audit.dsn")
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +162,7 @@ func pseudonymKeys(ctx context.Context, f *config.File, o Options, create bool) 
 // it is generated on first use.
 func pseudonymizer(f *config.File, o Options, create bool) (*audit.Pseudonymizer, error) {
 	if !f.Audit.Key.IsZero() {
-		v, err := secretField(context.Background(), f, o, "audit.key")
+		v, err := ReadSecret(context.Background(), f, o, "audit.key")
 		if err != nil {
 			return nil, err
 		}
@@ -441,9 +441,11 @@ func (t *Trail) Prune(ctx context.Context, retention time.Duration, log *slog.Lo
 	}
 }
 
-// secretField is the value of the secret reference at field: from
-// Options.Secrets when the caller keeps them, else read once.
-func secretField(ctx context.Context, f *config.File, o Options, field string) (secrets.Value, error) {
+// ReadSecret returns the value of the secret the field names: from
+// o.Secrets when the caller keeps a set, else read once now (with
+// secrets.azure.client's secret first, when there is one), without
+// reading the file's other references.
+func ReadSecret(ctx context.Context, f *config.File, o Options, field string) (secrets.Value, error) {
 	if sec := o.Secrets.Field(field); sec != nil {
 		return sec.Get()
 	}

@@ -217,14 +217,9 @@ func (o Options) keyProblem(f *config.File) error {
 // execution role) or Azure identity.
 func referencedSecret(f *config.File, bo buildpkg.Options, field string) lambdaauth.Secret {
 	return func(ctx context.Context) ([]byte, error) {
-		s, err := buildpkg.NewSecrets(ctx, f, bo, nil)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.Set.Load(ctx); err != nil {
-			return nil, err
-		}
-		v, err := s.Field(field).Get()
+		// Only this reference: the function's role needs no access to the
+		// file's other secrets or keys.
+		v, err := buildpkg.ReadSecret(ctx, f, bo, field)
 		return v.Bytes, err
 	}
 }
