@@ -241,3 +241,41 @@ func TestVaultKeyChecks(t *testing.T) {
 		t.Errorf("the issuer stopped signing after refused versions: %v", err)
 	}
 }
+
+// BenchmarkAssertionCachedVaultKey is BenchmarkAssertionCached with the key
+// in a vault (an in-process signer standing in): a cache hit never reaches
+// the vault, so the two should match.
+func BenchmarkAssertionCachedVaultKey(b *testing.B) {
+	for _, mode := range []string{"file", "vault"} {
+		b.Run(mode, func(b *testing.B) {
+			cfg := Config{URL: "https://gatehouse.example.com/oidc"}
+			if mode == "vault" {
+				s, err := rsa.GenerateKey(rand.Reader, 2048)
+				if err != nil {
+					b.Fatal(err)
+				}
+				der, _ := x509.MarshalPKIXPublicKey(s.Public())
+				v := &localVault{keys: map[string]crypto.Signer{"v1": s}}
+				cfg.Vault = &Vault{Keys: v, Version: "v1", Public: der}
+			}
+			iss, err := NewIssuer(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now()
+			p := assertionPrincipal(now)
+			if _, err := iss.Assertion(p, testUpstream, "reports-reader", now); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := iss.Assertion(p, testUpstream, "reports-reader", now); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
