@@ -67,7 +67,8 @@ func NewSecrets(ctx context.Context, f *config.File, o Options, sc *SecretClient
 		var src secrets.Source
 		switch {
 		case r.File != "":
-			src = secrets.FileSource{Path: o.path(r.File), Name: r.File}
+			// The certificate is refreshed with its key but is public.
+			src = secrets.FileSource{Path: o.path(r.File), Name: r.File, Public: nr.Field == "gateway.tls_cert"}
 		case r.AWSSecretsManager != nil:
 			a := r.AWSSecretsManager
 			region := arnRegion(a.SecretID, f)

@@ -167,3 +167,26 @@ func TestRunRefreshesOnSchedule(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestPublicFile: a public file (a certificate) reads whatever its mode; a
+// directory and an oversized file are refused; a private one still needs
+// 0600.
+func TestPublicFile(t *testing.T) {
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "cert.pem")
+	os.WriteFile(cert, []byte("-----BEGIN CERTIFICATE-----"), 0o644)
+	if v, err := (FileSource{Path: cert, Name: "cert.pem", Public: true}).Fetch(context.Background()); err != nil || string(v.Bytes) != "-----BEGIN CERTIFICATE-----" {
+		t.Errorf("public 0644 file: %q %v", v.Bytes, err)
+	}
+	if _, err := (FileSource{Path: cert, Name: "cert.pem"}).Fetch(context.Background()); err == nil {
+		t.Error("a 0644 file was read as a secret")
+	}
+	if _, err := (FileSource{Path: dir, Name: "dir", Public: true}).Fetch(context.Background()); err == nil {
+		t.Error("a directory was read")
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, make([]byte, MaxBytes+1), 0o644)
+	if _, err := (FileSource{Path: big, Name: "big", Public: true}).Fetch(context.Background()); err == nil {
+		t.Error("an oversized file was read")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -37,19 +39,48 @@ type Source interface {
 }
 
 // FileSource reads a file that gatehouse alone may read (0600 or
-// stricter; see internal/privatefile).
+// stricter; see internal/privatefile), or with Public any readable file:
+// for what is refreshed like a secret but is not one (a certificate).
 type FileSource struct {
 	// Path is the file; Name is how the configuration names it.
 	Path, Name string
+	Public     bool
 }
 
 func (s FileSource) String() string { return "file:" + s.Name }
 
 // Fetch reads the file.
 func (s FileSource) Fetch(context.Context) (Value, error) {
+	if s.Public {
+		return readPublic(s.Path)
+	}
 	b, fi, err := privatefile.Read(s.Path, MaxBytes)
 	if err != nil {
 		return Value{}, err
+	}
+	return Value{Bytes: b, Version: fi.ModTime().UTC().Format(time.RFC3339Nano)}, nil
+}
+
+// readPublic reads a regular file of at most MaxBytes, whatever its mode.
+func readPublic(path string) (Value, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Value{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Value{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return Value{}, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxBytes+1))
+	if err != nil {
+		return Value{}, err
+	}
+	if len(b) > MaxBytes {
+		return Value{}, fmt.Errorf("%s is larger than %d bytes", path, MaxBytes)
 	}
 	return Value{Bytes: b, Version: fi.ModTime().UTC().Format(time.RFC3339Nano)}, nil
 }
