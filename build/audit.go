@@ -214,11 +214,7 @@ func previousSigningKeys(f *config.File, o Options) ([]crypto.PublicKey, error) 
 		field := fmt.Sprintf("audit.previous_signing_keys[%d]", i)
 		g := *f
 		g.Audit.SigningKey, g.Creds.Issuer.SigningKey = r, config.KeyRef{}
-		k, err := vaultKey(context.Background(), &g, Options{Dir: o.Dir, Dev: o.Dev, StateDir: o.StateDir, Logger: o.Logger}, "audit.signing_key")
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", field, err)
-		}
-		v, err := k.Secret.Get()
+		_, v, err := vaultKey(context.Background(), &g, Options{Dir: o.Dir, Dev: o.Dev, StateDir: o.StateDir, Logger: o.Logger}, "audit.signing_key")
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
@@ -245,13 +241,9 @@ func (r *rotatingSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerO
 // next ones as refreshes find them.
 func vaultSigningKey(f *config.File, o Options) (crypto.Signer, error) {
 	const field = "audit.signing_key"
-	k, err := vaultKey(context.Background(), f, o, field)
+	k, v, err := vaultKey(context.Background(), f, o, field)
 	if err != nil {
 		return nil, err
-	}
-	v, err := k.Secret.Get()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	s, err := k.Source.Signer(v)
 	if err != nil {

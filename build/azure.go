@@ -133,43 +133,33 @@ func (a *azureVaults) rotate() {
 
 // secretsFor returns the secrets client of vault, made on first use.
 func (a *azureVaults) secretsFor(vault string) (*atomic.Pointer[azsecrets.Client], error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if p := a.secrets[vault]; p != nil {
-		return p, nil
-	}
-	cred, err := a.lazyCredential()
-	if err != nil {
-		return nil, err
-	}
-	c, err := a.secretsClient(vault, cred)
-	if err != nil {
-		return nil, err
-	}
-	p := &atomic.Pointer[azsecrets.Client]{}
-	p.Store(c)
-	a.secrets[vault] = p
-	return p, nil
+	return clientFor(a, a.secrets, vault, a.secretsClient)
 }
 
 // keysFor returns the keys client of vault, made on first use.
 func (a *azureVaults) keysFor(vault string) (*atomic.Pointer[azkeys.Client], error) {
+	return clientFor(a, a.keys, vault, a.keysClient)
+}
+
+// clientFor returns m's client of vault, made with mk on first use; rotate
+// replaces what the pointer holds.
+func clientFor[C any](a *azureVaults, m map[string]*atomic.Pointer[C], vault string, mk func(string, azcore.TokenCredential) (*C, error)) (*atomic.Pointer[C], error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if p := a.keys[vault]; p != nil {
+	if p := m[vault]; p != nil {
 		return p, nil
 	}
 	cred, err := a.lazyCredential()
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.keysClient(vault, cred)
+	c, err := mk(vault, cred)
 	if err != nil {
 		return nil, err
 	}
-	p := &atomic.Pointer[azkeys.Client]{}
+	p := &atomic.Pointer[C]{}
 	p.Store(c)
-	a.keys[vault] = p
+	m[vault] = p
 	return p, nil
 }
 

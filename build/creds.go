@@ -40,13 +40,9 @@ func Issuer(f *config.File, url string, o Options) (*mint.Issuer, error) {
 		return mint.NewIssuer(cfg)
 	}
 	const field = "creds.issuer.signing_key"
-	k, err := vaultKey(context.Background(), f, o, field)
+	k, v, err := vaultKey(context.Background(), f, o, field)
 	if err != nil {
 		return nil, err
-	}
-	v, err := k.Secret.Get()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	cfg.Vault = &mint.Vault{Keys: vaultSigners{k.Source}, Version: v.Version, Public: v.Bytes, PublishAhead: f.PublishAheadOrDefault()}
 	iss, err := mint.NewIssuer(cfg)

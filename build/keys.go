@@ -71,27 +71,31 @@ func (s *Secrets) addKeys(ctx context.Context, f *config.File, o Options, sc *Se
 	return nil
 }
 
-// vaultKey returns the field's vault key with a current version: from
+// vaultKey returns the field's vault key and the version in use: from
 // o.Secrets (loaded and refreshed by serve or dev), else read once now.
-func vaultKey(ctx context.Context, f *config.File, o Options, field string) (VaultKey, error) {
-	if k := o.Secrets.Key(field); k.Secret != nil {
-		return k, nil
-	}
-	s, err := NewSecrets(ctx, f, o, nil)
-	if err != nil {
-		return VaultKey{}, err
-	}
-	k := s.Key(field)
+// Its errors name the field.
+func vaultKey(ctx context.Context, f *config.File, o Options, field string) (VaultKey, secrets.Value, error) {
+	k := o.Secrets.Key(field)
 	if k.Secret == nil {
-		return VaultKey{}, fmt.Errorf("%s is not set", field)
+		s, err := NewSecrets(ctx, f, o, nil)
+		if err != nil {
+			return VaultKey{}, secrets.Value{}, err
+		}
+		if k = s.Key(field); k.Secret == nil {
+			return VaultKey{}, secrets.Value{}, fmt.Errorf("%s is not set", field)
+		}
+		if err := s.loadClientSecret(ctx); err != nil {
+			return VaultKey{}, secrets.Value{}, err
+		}
+		if err := k.Secret.Refresh(ctx); err != nil {
+			return VaultKey{}, secrets.Value{}, fmt.Errorf("%s: %w", field, err)
+		}
 	}
-	if err := s.loadClientSecret(ctx); err != nil {
-		return VaultKey{}, err
+	v, err := k.Secret.Get()
+	if err != nil {
+		return VaultKey{}, secrets.Value{}, fmt.Errorf("%s: %w", field, err)
 	}
-	if err := k.Secret.Refresh(ctx); err != nil {
-		return VaultKey{}, fmt.Errorf("%s: %w", field, err)
-	}
-	return k, nil
+	return k, v, nil
 }
 
 // loadClientSecret reads secrets.azure.client's client secret, if any: a
@@ -121,26 +125,11 @@ func arnRegion(id string, f *config.File) string {
 }
 
 func kmsClient(ctx context.Context, f *config.File, o Options, region string, creds aws.CredentialsProvider) (*kms.Client, error) {
-	cfg, err := AWS(ctx, f)
+	cfg, err := storeConfig(ctx, f, o, region, creds, f.Secrets.AWS.KMSEndpoint)
 	if err != nil {
 		return nil, err
 	}
-	if creds != nil {
-		cfg.Credentials = aws.NewCredentialsCache(creds)
-	}
-	hc, err := CAClient(f.Secrets.AWS.CAFile, o)
-	if err != nil {
-		return nil, fmt.Errorf("secrets.aws.ca_file: %w", err)
-	}
-	return kms.NewFromConfig(cfg, func(ko *kms.Options) {
-		ko.Region = region
-		if f.Secrets.AWS.KMSEndpoint != "" {
-			ko.BaseEndpoint = aws.String(f.Secrets.AWS.KMSEndpoint)
-		}
-		if hc != nil {
-			ko.HTTPClient = hc
-		}
-	}), nil
+	return kms.NewFromConfig(cfg), nil
 }
 
 // keyVaultKeys adapts the Azure SDK's keys client to

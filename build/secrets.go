@@ -99,27 +99,37 @@ func NewSecrets(ctx context.Context, f *config.File, o Options, sc *SecretClient
 	return out, nil
 }
 
-func secretsManagerClient(ctx context.Context, f *config.File, o Options, region string, creds aws.CredentialsProvider) (*secretsmanager.Client, error) {
+// storeConfig is the AWS configuration of a Secrets Manager or KMS client:
+// region, the given credentials (nil: the SDK's chain), endpoint ("":
+// AWS's) and secrets.aws.ca_file.
+func storeConfig(ctx context.Context, f *config.File, o Options, region string, creds aws.CredentialsProvider, endpoint string) (aws.Config, error) {
 	cfg, err := AWS(ctx, f)
 	if err != nil {
-		return nil, err
+		return aws.Config{}, err
 	}
+	cfg.Region = region
 	if creds != nil {
 		cfg.Credentials = aws.NewCredentialsCache(creds)
 	}
+	if endpoint != "" {
+		cfg.BaseEndpoint = aws.String(endpoint)
+	}
 	hc, err := CAClient(f.Secrets.AWS.CAFile, o)
 	if err != nil {
-		return nil, fmt.Errorf("secrets.aws.ca_file: %w", err)
+		return aws.Config{}, fmt.Errorf("secrets.aws.ca_file: %w", err)
 	}
-	return secretsmanager.NewFromConfig(cfg, func(so *secretsmanager.Options) {
-		so.Region = region
-		if f.Secrets.AWS.Endpoint != "" {
-			so.BaseEndpoint = aws.String(f.Secrets.AWS.Endpoint)
-		}
-		if hc != nil {
-			so.HTTPClient = hc
-		}
-	}), nil
+	if hc != nil {
+		cfg.HTTPClient = hc
+	}
+	return cfg, nil
+}
+
+func secretsManagerClient(ctx context.Context, f *config.File, o Options, region string, creds aws.CredentialsProvider) (*secretsmanager.Client, error) {
+	cfg, err := storeConfig(ctx, f, o, region, creds, f.Secrets.AWS.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return secretsmanager.NewFromConfig(cfg), nil
 }
 
 func loopbackURL(s string) bool {

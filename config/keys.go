@@ -1,7 +1,6 @@
 package config
 
 import (
-	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
@@ -96,20 +95,7 @@ func (v *validator) keyRef(field string, r KeyRef) {
 		v.add(field+".aws_kms.key_id", "%s: want alias/NAME, a key id, or the ARN of a key or alias", short(k.KeyID))
 	}
 	if a := r.AzureKeyVault; a != nil {
-		q := field + ".azure_key_vault"
-		if a.Vault == "" {
-			v.add(q+".vault", "is required: the vault's URL, such as https://contoso.vault.azure.net")
-		} else if msg := checkURL(a.Vault, urlRules{localHTTP: true, noQuery: true}); msg != "" {
-			v.add(q+".vault", "%s", msg)
-		} else if u, _ := url.Parse(a.Vault); strings.Trim(u.Path, "/") != "" {
-			v.add(q+".vault", "%s: want the vault's URL alone (https://NAME.vault.azure.net), with the key in name", short(a.Vault))
-		}
-		if !kvNameRE.MatchString(a.Name) {
-			v.add(q+".name", "%s: want a Key Vault key name (1 to 127 letters, digits and '-')", short(a.Name))
-		}
-		if a.Version != "" && !kvVersionRE.MatchString(a.Version) {
-			v.add(q+".version", "%s: want a version id (32 hexadecimal digits) or nothing for the latest", short(a.Version))
-		}
+		v.keyVaultObject(field+".azure_key_vault", "key", a.Vault, a.Name, a.Version)
 	}
 }
 

@@ -195,20 +195,7 @@ func (v *validator) secretRef(field string, r SecretRef) {
 	}
 	if a := r.AzureKeyVault; a != nil {
 		n++
-		q := field + ".azure_key_vault"
-		if a.Vault == "" {
-			v.add(q+".vault", "is required: the vault's URL, such as https://contoso.vault.azure.net")
-		} else if msg := checkURL(a.Vault, urlRules{localHTTP: true, noQuery: true}); msg != "" {
-			v.add(q+".vault", "%s", msg)
-		} else if u, _ := url.Parse(a.Vault); strings.Trim(u.Path, "/") != "" {
-			v.add(q+".vault", "%s: want the vault's URL alone (https://NAME.vault.azure.net), with the secret in name", short(a.Vault))
-		}
-		if !kvNameRE.MatchString(a.Name) {
-			v.add(q+".name", "%s: want a Key Vault secret name (1 to 127 letters, digits and '-')", short(a.Name))
-		}
-		if a.Version != "" && !kvVersionRE.MatchString(a.Version) {
-			v.add(q+".version", "%s: want a version id (32 hexadecimal digits) or nothing for the latest", short(a.Version))
-		}
+		v.keyVaultObject(field+".azure_key_vault", "secret", a.Vault, a.Name, a.Version)
 	}
 	if n > 1 {
 		v.add(field, "names %d places: give exactly one of file, aws_secrets_manager and azure_key_vault", n)
@@ -217,6 +204,24 @@ func (v *validator) secretRef(field string, r SecretRef) {
 	case "", "raw", "base64":
 	default:
 		v.add(field+".encoding", "%s: want raw or base64", short(r.Encoding))
+	}
+}
+
+// keyVaultObject checks where a Key Vault secret or key (what) is: the
+// vault's URL alone, the object's name and an optional version, at q.
+func (v *validator) keyVaultObject(q, what, vault, name, version string) {
+	if vault == "" {
+		v.add(q+".vault", "is required: the vault's URL, such as https://contoso.vault.azure.net")
+	} else if msg := checkURL(vault, urlRules{localHTTP: true, noQuery: true}); msg != "" {
+		v.add(q+".vault", "%s", msg)
+	} else if u, _ := url.Parse(vault); strings.Trim(u.Path, "/") != "" {
+		v.add(q+".vault", "%s: want the vault's URL alone (https://NAME.vault.azure.net), with the %s in name", short(vault), what)
+	}
+	if !kvNameRE.MatchString(name) {
+		v.add(q+".name", "%s: want a Key Vault %s name (1 to 127 letters, digits and '-')", short(name), what)
+	}
+	if version != "" && !kvVersionRE.MatchString(version) {
+		v.add(q+".version", "%s: want a version id (32 hexadecimal digits) or nothing for the latest", short(version))
 	}
 }
 

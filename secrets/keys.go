@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -159,13 +158,7 @@ type KeyVaultKey struct {
 	Vault, Name, Version string
 }
 
-func (k KeyVaultKey) String() string {
-	r := "azure-keyvault:" + strings.TrimRight(k.Vault, "/") + "/keys/" + k.Name
-	if k.Version != "" {
-		r += "/" + k.Version
-	}
-	return r
-}
+func (k KeyVaultKey) String() string { return keyVaultRef(k.Vault, "keys", k.Name, k.Version) }
 
 // Fetch reads the public key of the version in use.
 func (k KeyVaultKey) Fetch(ctx context.Context) (Value, error) {

@@ -175,10 +175,13 @@ type AzureSource struct {
 	Vault, Name, Version string
 }
 
-func (s AzureSource) String() string {
-	r := "azure-keyvault:" + strings.TrimRight(s.Vault, "/") + "/secrets/" + s.Name
-	if s.Version != "" {
-		r += "/" + s.Version
+func (s AzureSource) String() string { return keyVaultRef(s.Vault, "secrets", s.Name, s.Version) }
+
+// keyVaultRef names a Key Vault object: azure-keyvault:VAULT/KIND/NAME[/VERSION].
+func keyVaultRef(vault, kind, name, version string) string {
+	r := "azure-keyvault:" + strings.TrimRight(vault, "/") + "/" + kind + "/" + name
+	if version != "" {
+		r += "/" + version
 	}
 	return r
 }
