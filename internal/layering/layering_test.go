@@ -25,7 +25,8 @@ var forbidden = map[string]map[string]string{
 		"gatehouse/cli":      "the command prints the results and picks the exit code; a suite runs without it",
 	},
 	"gatehouse/creds": {
-		"gatehouse/authz": "the role arrives as a value", "gatehouse/invoke": "later step", "gatehouse/audit": "later step",
+		"gatehouse/telemetry": "steps and front doors use the OpenTelemetry API only: a program that traces nothing carries no SDK or exporter",
+		"gatehouse/authz":     "the role arrives as a value", "gatehouse/invoke": "later step", "gatehouse/audit": "later step",
 		"gatehouse/gateway": "entry point", "gatehouse/devkit": "development doubles", "gatehouse/config": "the runtime Config comes as a value",
 	},
 	"gatehouse/mint": {
@@ -37,11 +38,13 @@ var forbidden = map[string]map[string]string{
 		"gatehouse/devkit": "development doubles: the local STS trusts the issuer over HTTP, as AWS does",
 	},
 	"gatehouse/invoke": {
-		"gatehouse/creds": "credentials arrive as a value", "gatehouse/gateway": "entry point", "gatehouse/devkit": "development doubles",
+		"gatehouse/telemetry": "steps and front doors use the OpenTelemetry API only: a program that traces nothing carries no SDK or exporter",
+		"gatehouse/creds":     "credentials arrive as a value", "gatehouse/gateway": "entry point", "gatehouse/devkit": "development doubles",
 		"gatehouse/mint": "the identity assertion arrives through the Asserter the caller wires",
 	},
 	"gatehouse/audit": {
-		"gatehouse/authn": "an Event is plain data", "gatehouse/authz": "an Event is plain data", "gatehouse/creds": "an Event is plain data",
+		"gatehouse/telemetry": "steps and front doors use the OpenTelemetry API only: a program that traces nothing carries no SDK or exporter",
+		"gatehouse/authn":     "an Event is plain data", "gatehouse/authz": "an Event is plain data", "gatehouse/creds": "an Event is plain data",
 		"gatehouse/invoke": "an Event is plain data", "gatehouse/gateway": "entry point",
 	},
 	"gatehouse/config": {
@@ -49,16 +52,19 @@ var forbidden = map[string]map[string]string{
 		"gatehouse/devkit": "the file format never depends on the development doubles",
 	},
 	"gatehouse/pipeline": {
-		"gatehouse/gateway": "front doors are adapters of the pipeline, never the reverse", "gatehouse/lambdaauth": "front doors are adapters of the pipeline, never the reverse",
+		"gatehouse/telemetry": "steps and front doors use the OpenTelemetry API only: a program that traces nothing carries no SDK or exporter",
+		"gatehouse/gateway":   "front doors are adapters of the pipeline, never the reverse", "gatehouse/lambdaauth": "front doors are adapters of the pipeline, never the reverse",
 		"gatehouse/config": "the pipeline takes built parts, not the file format", "gatehouse/build": "the builder makes the pipeline's parts",
 		"gatehouse/cli": "wiring", "gatehouse/lambdaconfig": "wiring", "gatehouse/devkit": "development doubles",
 	},
 	"gatehouse/gateway": {
-		"gatehouse/config": "the gateway takes built parts, not the file format", "gatehouse/build": "the gateway takes built parts", "gatehouse/cli": "wiring", "gatehouse/devkit": "development doubles",
+		"gatehouse/telemetry": "steps and front doors use the OpenTelemetry API only: a program that traces nothing carries no SDK or exporter",
+		"gatehouse/config":    "the gateway takes built parts, not the file format", "gatehouse/build": "the gateway takes built parts", "gatehouse/cli": "wiring", "gatehouse/devkit": "development doubles",
 		"gatehouse/lambdaauth": "front doors depend on the pipeline, never on each other",
 	},
 	"gatehouse/lambdaauth": {
-		"gatehouse/config": "takes built parts", "gatehouse/build": "takes built parts", "gatehouse/cli": "wiring", "gatehouse/devkit": "development doubles",
+		"gatehouse/telemetry": "steps and front doors use the OpenTelemetry API only: a program that traces nothing carries no SDK or exporter",
+		"gatehouse/config":    "takes built parts", "gatehouse/build": "takes built parts", "gatehouse/cli": "wiring", "gatehouse/devkit": "development doubles",
 		"gatehouse/lambdaconfig": "the YAML wiring depends on lambdaauth, never the reverse",
 		"gatehouse/gateway":      "front doors depend on the pipeline, never on each other",
 	},
@@ -74,6 +80,12 @@ var forbidden = map[string]map[string]string{
 		"gatehouse/config": "references arrive as Sources: which field names which is the builder's", "gatehouse/build": "the builder makes the Sources",
 		"gatehouse/audit": "consumers subscribe; the store never knows them", "gatehouse/pipeline": "secrets are read by parts, not by a step",
 		"gatehouse/gateway": "entry point", "gatehouse/lambdaauth": "entry point", "gatehouse/cli": "wiring", "gatehouse/devkit": "development doubles",
+	},
+	"gatehouse/telemetry": {
+		"gatehouse/pipeline": "telemetry sets up the SDK; which spans exist is the steps' business", "gatehouse/gateway": "entry point", "gatehouse/lambdaauth": "entry point",
+		"gatehouse/config": "the tracing's Config comes as a value", "gatehouse/build": "the builder makes the Config", "gatehouse/cli": "wiring",
+		"gatehouse/authn": "steps use the OpenTelemetry API", "gatehouse/creds": "steps use the OpenTelemetry API", "gatehouse/invoke": "steps use the OpenTelemetry API",
+		"gatehouse/audit": "steps use the OpenTelemetry API", "gatehouse/devkit": "development doubles",
 	},
 	"gatehouse/devkit": {
 		"gatehouse/cli": "devkit is used as a user would use it", "gatehouse/gateway": "entry point", "gatehouse/lambdaauth": "entry point",
@@ -91,7 +103,7 @@ var testOnly = map[string]string{
 
 // mustExist lists packages that are built; the test fails if one goes away
 // without this list being updated.
-var mustExist = []string{"gatehouse/authn", "gatehouse/authz", "gatehouse/authz/policytest", "gatehouse/creds", "gatehouse/mint", "gatehouse/devkit/sts", "gatehouse/audit", "gatehouse/config", "gatehouse/cli", "gatehouse/devkit/idp", "gatehouse/devkit/devca", "gatehouse/cmd/gatehouse", "gatehouse/lambdaauth", "gatehouse/lambdaconfig", "gatehouse/pipeline", "gatehouse/build", "gatehouse/gateway", "gatehouse/secrets"}
+var mustExist = []string{"gatehouse/authn", "gatehouse/authz", "gatehouse/authz/policytest", "gatehouse/creds", "gatehouse/mint", "gatehouse/devkit/sts", "gatehouse/audit", "gatehouse/config", "gatehouse/cli", "gatehouse/devkit/idp", "gatehouse/devkit/devca", "gatehouse/cmd/gatehouse", "gatehouse/lambdaauth", "gatehouse/lambdaconfig", "gatehouse/pipeline", "gatehouse/build", "gatehouse/gateway", "gatehouse/secrets", "gatehouse/telemetry"}
 
 // module is the module path; the rules name packages by their path in the
 // module, after "gatehouse/".
