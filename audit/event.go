@@ -66,6 +66,8 @@ type Event struct {
 
 	Claims map[string]string // allow-listed claims only; see SanitizeClaims
 
+	TraceID string // the request's trace id (W3C, 32 hex digits) when gatehouse traces requests; "" otherwise
+
 	// Chain fields, set by the Recorder; any value the caller sets is replaced.
 	Chain    string // id of the writer's chain
 	Seq      int64  // position in the chain, from 1
@@ -85,10 +87,10 @@ type Agent struct {
 // exists so the wire format is fixed here rather than by struct tags on the
 // plain-data type, and so Time has its fixed-width layout.
 //
-// A field added to schema version 1 after its first events (pseudonym_key)
-// is omitempty and placed before the chain fields: an event without it
-// encodes, and so hashes, exactly as it did before the field existed, and
-// seal's splice of the chain fields still ends the encoding.
+// Fields added to schema version 1 after its first events (pseudonym_key,
+// trace_id) are omitempty and placed before the chain fields: an event
+// without them encodes, and so hashes, exactly as it did before the fields
+// existed, and seal's splice of the chain fields still ends the encoding.
 type eventJSON struct {
 	Version         int               `json:"version"`
 	ID              string            `json:"id"`
@@ -115,6 +117,7 @@ type eventJSON struct {
 	Check           string            `json:"check,omitempty"`
 	ErrorClass      string            `json:"error_class,omitempty"`
 	Claims          map[string]string `json:"claims,omitempty"`
+	TraceID         string            `json:"trace_id,omitempty"`
 	Chain           string            `json:"chain,omitempty"`
 	Seq             int64             `json:"seq,omitempty"`
 	PrevHash        string            `json:"prev_hash,omitempty"`
@@ -143,7 +146,7 @@ func (e *Event) wire() eventJSON {
 		Decision: e.Decision, Policies: e.Policies, Role: e.Role, STSSession: e.STSSession,
 		Target: e.Target, TargetRequestID: e.TargetRequestID,
 		Status: e.Status, LatencyMicros: e.LatencyMicros, Check: e.Check, ErrorClass: e.ErrorClass,
-		Claims: e.Claims, Chain: e.Chain, Seq: e.Seq, PrevHash: e.PrevHash, Hash: e.Hash,
+		Claims: e.Claims, TraceID: e.TraceID, Chain: e.Chain, Seq: e.Seq, PrevHash: e.PrevHash, Hash: e.Hash,
 	}
 	if len(e.Agents) > 0 {
 		w.Agents = make([]agentJSON, len(e.Agents))
@@ -185,7 +188,7 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 		Decision: w.Decision, Policies: w.Policies, Role: w.Role, STSSession: w.STSSession,
 		Target: w.Target, TargetRequestID: w.TargetRequestID,
 		Status: w.Status, LatencyMicros: w.LatencyMicros, Check: w.Check, ErrorClass: w.ErrorClass,
-		Claims: w.Claims, Chain: w.Chain, Seq: w.Seq, PrevHash: w.PrevHash, Hash: w.Hash,
+		Claims: w.Claims, TraceID: w.TraceID, Chain: w.Chain, Seq: w.Seq, PrevHash: w.PrevHash, Hash: w.Hash,
 	}
 	if len(w.Agents) > 0 {
 		e.Agents = make([]Agent, len(w.Agents))

@@ -158,7 +158,7 @@ func cleanEvent(e *Event) Event {
 	for _, p := range []*string{
 		&c.ID, &c.RequestID, &c.Replica, &c.Tenant, &c.Principal, &c.PseudonymKey, &c.PrincipalKind, &c.App,
 		&c.Action, &c.Resource, &c.Route, &c.Role, &c.STSSession, &c.Target, &c.TargetRequestID,
-		&c.Check, &c.ErrorClass,
+		&c.Check, &c.ErrorClass, &c.TraceID,
 	} {
 		*p = clean(*p, MaxFieldBytes)
 	}
