@@ -25,6 +25,8 @@ type File struct {
 	Audit Audit `yaml:"audit,omitempty"`
 	// Secrets says how secret references are read and kept fresh.
 	Secrets Secrets `yaml:"secrets,omitempty"`
+	// Telemetry says where traces go; off by default.
+	Telemetry Telemetry `yaml:"telemetry,omitempty"`
 	// Dev configures `gatehouse dev`; `gatehouse serve` ignores it.
 	Dev Dev `yaml:"dev,omitempty"`
 }

@@ -170,6 +170,8 @@ func (d *decoder) value(field string, n ast.Node, v reflect.Value) {
 		d.str(field, n, v)
 	case reflect.Int:
 		d.integer(field, n, v)
+	case reflect.Float64:
+		d.number(field, n, v)
 	case reflect.Bool:
 		if b, ok := n.(*ast.BoolNode); ok {
 			v.SetBool(b.Value)
@@ -327,6 +329,25 @@ func (d *decoder) integer(field string, n ast.Node, v reflect.Value) {
 		}
 	}
 	d.add(where(n), field, "number %s is out of range", short(x.GetToken().Value))
+}
+
+// number decodes a finite number, written as an integer or a decimal.
+func (d *decoder) number(field string, n ast.Node, v reflect.Value) {
+	switch x := n.(type) {
+	case *ast.FloatNode:
+		v.SetFloat(x.Value)
+	case *ast.IntegerNode:
+		f, err := strconv.ParseFloat(x.GetToken().Value, 64)
+		if err != nil {
+			d.add(where(n), field, "number %s is out of range", short(x.GetToken().Value))
+			return
+		}
+		v.SetFloat(f)
+	case *ast.InfinityNode, *ast.NanNode:
+		d.add(where(n), field, "must be a finite number")
+	default:
+		d.add(where(n), field, "must be a number, not %s", kind(n))
+	}
 }
 
 func (d *decoder) duration(field string, n ast.Node, v reflect.Value) {

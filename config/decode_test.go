@@ -17,7 +17,7 @@ func TestDecoderCoversTypes(t *testing.T) {
 			return
 		}
 		switch typ.Kind() {
-		case reflect.String, reflect.Int, reflect.Bool:
+		case reflect.String, reflect.Int, reflect.Float64, reflect.Bool:
 		case reflect.Pointer, reflect.Slice:
 			walk(path, typ.Elem())
 		case reflect.Map:

@@ -33,6 +33,7 @@ const (
 func (f *File) ApplyDefaults() {
 	setDefault(&f.Secrets.RefreshInterval, DefaultSecretRefresh)
 	setDefault(&f.Secrets.MaxAge, DefaultSecretMaxAge)
+	f.Telemetry.applyDefaults()
 	a := &f.AuthN
 	setDefault(&a.MaxTokenBytes, DefaultMaxTokenBytes)
 	setDefault(&a.CacheEntries, DefaultCacheEntries)

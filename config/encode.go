@@ -117,7 +117,7 @@ func isEmpty(v reflect.Value) bool {
 	return v.IsZero()
 }
 
-// scalarOf formats a string, integer, boolean or duration value.
+// scalarOf formats a string, integer, number, boolean or duration value.
 func (e *encoder) scalarOf(v reflect.Value) string {
 	if v.Type() == durationType {
 		return formatDuration(time.Duration(v.Int()))
@@ -127,6 +127,8 @@ func (e *encoder) scalarOf(v reflect.Value) string {
 		return scalar(v.String())
 	case reflect.Int:
 		return strconv.FormatInt(v.Int(), 10)
+	case reflect.Float64:
+		return strconv.FormatFloat(v.Float(), 'f', -1, 64)
 	case reflect.Bool:
 		return strconv.FormatBool(v.Bool())
 	}

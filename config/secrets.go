@@ -306,6 +306,9 @@ func (f *File) SecretRefs() []NamedSecretRef {
 	if f.Gateway.TLSCertFile != "" {
 		add("gateway.tls_cert", SecretRef{File: f.Gateway.TLSCertFile})
 	}
+	for _, name := range f.Telemetry.Tracing.HeaderNames() {
+		add(HeaderField(name), f.Telemetry.Tracing.Headers[name])
+	}
 	return out
 }
 

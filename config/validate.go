@@ -56,6 +56,7 @@ func (f *File) Validate() error {
 	v.gateway(f)
 	v.audit(&f.Audit)
 	v.secretsSection(&f.Secrets)
+	v.telemetry(&f.Telemetry)
 	v.issuerKey(f)
 	v.auditKeys(&f.Audit)
 	v.dev(&f.Dev)
