@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/authn"
 	"github.com/gatehouse-dev/gatehouse/authz"
@@ -52,14 +55,24 @@ type Config struct {
 	// slog.Default(). Now is the clock; nil means time.Now.
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Tracer, when set, traces requests: a front door starts a request's
+	// span with Trace, each step runs in a span of its own, and the event
+	// records the trace id (trace.go says what spans carry). nil means no
+	// spans and no trace id.
+	Tracer trace.TracerProvider
+	// TrustIncoming makes Trace continue the W3C trace context a caller
+	// sends (traceparent); false starts a new trace for every request,
+	// whatever the caller sends.
+	TrustIncoming bool
 }
 
 // Pipeline runs the steps for each request. Build one per configuration;
 // it is safe for concurrent use.
 type Pipeline struct {
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	tracer trace.Tracer // nil: requests are not traced
 }
 
 // New checks that every required step is there.
@@ -73,6 +86,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if pl.now == nil {
 		pl.now = time.Now
+	}
+	if cfg.Tracer != nil {
+		pl.tracer = cfg.Tracer.Tracer(scope)
 	}
 	return pl, nil
 }
@@ -145,7 +161,8 @@ type Call struct {
 	pl    *Pipeline
 	req   callRequest
 	start time.Time
-	err   error // why the request is refused; nil when allowed
+	err   error      // why the request is refused; nil when allowed
+	root  trace.Span // the request's span (Trace); nil when not traced
 
 	mu       sync.Mutex
 	session  *creds.Session
@@ -176,27 +193,43 @@ func (pl *Pipeline) Begin(ctx context.Context, req Request) *Call {
 	if req.Resource.Kind == "" && req.Resource.Name == "" {
 		c.Event.Resource = ""
 	}
-	if c.err = cmp.Or(req.Early, req.TokenErr); c.err != nil { // 1 authn
+	if pl.tracer != nil {
+		if root := trace.SpanFromContext(ctx); root.SpanContext().IsValid() {
+			c.root = root
+			c.Event.TraceID = root.SpanContext().TraceID().String()
+			setStrings(root, AttrRequestID, req.ID, AttrRoute, req.Route)
+		}
+	}
+	actx, span := c.span(ctx, "authn") // 1 authn
+	if c.err = cmp.Or(req.Early, req.TokenErr); c.err != nil {
+		endStep(span, c.err)
 		return c
 	}
-	p, err := pl.cfg.Verifier.Verify(ctx, req.Token)
-	if err != nil {
-		c.err = err
+	p, err := pl.cfg.Verifier.Verify(actx, req.Token)
+	if err == nil {
+		c.Principal = p
+		pl.describe(&c.Event, p)
+		err = accepts(&req, p)
+	}
+	if span.IsRecording() && c.Principal != nil {
+		setStrings(span, AttrPrincipal, c.Event.Principal, AttrPrincipalKind, c.Event.PrincipalKind)
+	}
+	endStep(span, err)
+	if c.err = err; err != nil {
 		return c
 	}
-	c.Principal = p
-	pl.describe(&c.Event, p)
-	if c.err = accepts(&req, p); c.err != nil {
-		return c
-	}
-	c.Decision = c.Decide(req.Action, req.Resource, req.Role) // 2 authz
+	_, span = c.span(ctx, "authz") // 2 authz
+	c.Decision = c.Decide(req.Action, req.Resource, req.Role)
 	c.Event.Policies, c.Event.Role = c.Decision.Policies, c.Decision.Role
+	c.Event.Decision = audit.DecisionAllow
 	if !c.Decision.Allow {
 		c.Event.Decision = audit.DecisionDeny
 		c.err = c.Decision.Err()
-		return c
 	}
-	c.Event.Decision = audit.DecisionAllow
+	if span.IsRecording() {
+		setStrings(span, AttrDecision, c.Event.Decision, AttrRole, c.Decision.Role)
+	}
+	span.End() // a deny is policy's answer, not the step failing
 	return c
 }
 
@@ -231,12 +264,17 @@ func (c *Call) Credentials(ctx context.Context) (*creds.Session, error) {
 		c.credErr = fmt.Errorf("%w (%q)", ErrNoCredentials, c.Decision.Role)
 		return nil, c.credErr
 	}
-	s, err := c.pl.cfg.Broker.Credentials(ctx, creds.Request{
+	sctx, span := c.span(ctx, "creds") // 3 creds
+	if span.IsRecording() {
+		setStrings(span, AttrRole, c.Decision.Role)
+	}
+	s, err := c.pl.cfg.Broker.Credentials(sctx, creds.Request{
 		Principal: c.Principal, Role: c.Decision.Role, Token: c.req.token, SessionPolicy: c.req.sessionPolicy,
 	})
 	if errors.Is(err, creds.ErrUnknownRole) {
 		err = fmt.Errorf("%w (%q)", ErrNoCredentials, c.Decision.Role)
 	}
+	endStep(span, err)
 	if err != nil {
 		c.credErr = err
 		return nil, err
@@ -282,10 +320,17 @@ func (c *Call) Finish(ctx context.Context, status int) error {
 		ev.Decision = audit.DecisionError
 	}
 	ev.LatencyMicros = c.pl.now().Sub(c.start).Microseconds()
-	if err := c.pl.cfg.Recorder.Record(context.WithoutCancel(ctx), ev); err != nil {
-		c.pl.log.Error("audit record failed; refusing the request", "request_id", ev.RequestID, "route", ev.Route, "err", err)
-		return fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
+	actx, span := c.span(ctx, "audit") // 5 audit
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String(AttrDecision, ev.Decision), attribute.Int(AttrStatus, status))
 	}
+	if err := c.pl.cfg.Recorder.Record(context.WithoutCancel(actx), ev); err != nil {
+		err = fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
+		endStep(span, &Error{Code: "audit_unavailable"})
+		c.pl.log.ErrorContext(ctx, "audit record failed; refusing the request", "request_id", ev.RequestID, "route", ev.Route, "err", err)
+		return err
+	}
+	span.End()
 	return nil
 }
 
@@ -366,7 +411,15 @@ func (pl *Pipeline) Run(ctx context.Context, req Request, do Invoker) Outcome {
 	out := Outcome{Call: c}
 	err := c.err
 	if err == nil {
-		out.Status, err = do(ctx, c)
+		ictx, span := c.span(ctx, "invoke") // 4 invoke: the front door's target
+		out.Status, err = do(ictx, c)
+		if span.IsRecording() {
+			setStrings(span, AttrTarget, c.Event.Target)
+			if out.Status != 0 {
+				span.SetAttributes(attribute.Int(AttrStatus, out.Status))
+			}
+		}
+		endStep(span, err)
 	}
 	if err != nil && !c.Finished() {
 		out.Refusal = c.Refuse(err)
@@ -374,7 +427,7 @@ func (pl *Pipeline) Run(ctx context.Context, req Request, do Invoker) Outcome {
 	}
 	if err != nil && c.Finished() {
 		// The answer had started: the target can only have cut it short.
-		pl.log.Warn("target failed after its answer started", "request_id", req.ID, "route", req.Route, "err", err)
+		pl.log.WarnContext(ctx, "target failed after its answer started", "request_id", req.ID, "route", req.Route, "err", err)
 	}
 	if c.Finished() {
 		return out
@@ -393,7 +446,7 @@ func (pl *Pipeline) Run(ctx context.Context, req Request, do Invoker) Outcome {
 func (pl *Pipeline) Unrouted(ctx context.Context, requestID string, status int, class string) error {
 	ev := &audit.Event{Time: pl.now(), RequestID: requestID, Decision: audit.DecisionError, Status: status, ErrorClass: class}
 	if err := pl.cfg.Recorder.Record(context.WithoutCancel(ctx), ev); err != nil {
-		pl.log.Error("audit record failed", "request_id", requestID, "status", status, "err", err)
+		pl.log.ErrorContext(ctx, "audit record failed", "request_id", requestID, "status", status, "err", err)
 		return fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
 	}
 	return nil

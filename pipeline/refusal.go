@@ -116,10 +116,16 @@ func (c *Call) Refuse(err error) *Refusal {
 		ev.ErrorClass = "audit_unavailable"
 		r.Status, r.Code, r.Description, r.RetryAfter = http.StatusServiceUnavailable, "temporarily_unavailable", "the audit trail is unavailable", 5
 	}
+	// Refuse has no context: the trace id is named here (LogHandler adds
+	// none it finds already).
+	var tid []any
+	if ev.TraceID != "" {
+		tid = []any{"trace_id", ev.TraceID}
+	}
 	if r.Status >= 500 {
-		c.pl.log.Error("request failed", "request_id", ev.RequestID, "route", ev.Route, "status", r.Status, "err", err)
+		c.pl.log.Error("request failed", append([]any{"request_id", ev.RequestID, "route", ev.Route, "status", r.Status, "err", err}, tid...)...)
 	} else {
-		c.pl.log.Info("request refused", "request_id", ev.RequestID, "route", ev.Route, "status", r.Status, "check", ev.Check, "err", err)
+		c.pl.log.Info("request refused", append([]any{"request_id", ev.RequestID, "route", ev.Route, "status", r.Status, "check", ev.Check, "err", err}, tid...)...)
 	}
 	return r
 }
