@@ -13,7 +13,9 @@
 // periodically stores a Checkpoint signed with the
 // configured key. Verify checks a store against those links and signatures
 // and names the first bad position; Prune deletes old events while keeping
-// the checkpoint that anchors what remains.
+// the checkpoint that anchors what remains. A store that is also a Browser
+// pages through a large trail by keyset and counts decisions from its
+// indexes, for the auditor's view.
 //
 // Durability is chosen per Recorder: Sync (Record returns once the event is
 // committed; concurrent Records share one transaction) or Async (queued,

@@ -71,6 +71,7 @@ type Filter struct {
 	Tenant     string    // tenant id
 	Agent      string    // matches any link of the agent chain, by Subject or App
 	Route      string    // route name
+	Role       string    // the logical role granted
 	Decision   string    // allow, deny or error
 	Since      time.Time // events at or after Since
 	Until      time.Time // events before Until
@@ -97,6 +98,7 @@ func (f *Filter) Match(e *Event) bool {
 	if len(f.Principals) > 0 && (e.Principal == "" || !slices.Contains(f.Principals, e.Principal)) ||
 		f.Tenant != "" && e.Tenant != f.Tenant ||
 		f.Route != "" && e.Route != f.Route ||
+		f.Role != "" && e.Role != f.Role ||
 		f.Decision != "" && e.Decision != f.Decision {
 		return false
 	}
@@ -122,7 +124,7 @@ func (f *Filter) Match(e *Event) bool {
 // SQL sinks answer it without asking the database, where a NUL byte or
 // invalid UTF-8 in a parameter is an error rather than a miss.
 func (f *Filter) Unmatchable() bool {
-	for _, v := range []string{f.Tenant, f.Agent, f.Route, f.Decision} {
+	for _, v := range []string{f.Tenant, f.Agent, f.Route, f.Role, f.Decision} {
 		if clean(v, MaxFieldBytes) != v {
 			return true
 		}

@@ -123,6 +123,7 @@ func Run(t *testing.T, newSink func(t *testing.T) audit.Sink) {
 	t.Run("Tamper", s.tamper)
 	t.Run("OldFormat", s.oldFormat)
 	t.Run("KeyRotation", s.keyRotation)
+	t.Run("Browse", s.browse)
 	t.Run("Unsupported", s.unsupported)
 }
 
@@ -238,7 +239,7 @@ func (s *suite) filters(t *testing.T) {
 	r := s.recorder(t, sink, NewClock(T0), 100)
 	mk := func(id, tenant, principal, route, decision string, minute int, agents ...audit.Agent) *audit.Event {
 		return &audit.Event{ID: id, Time: T0.Add(time.Duration(minute) * time.Minute), Tenant: tenant, Principal: principal,
-			Route: route, Decision: decision, Agents: agents}
+			Route: route, Role: "role-" + route, Decision: decision, Agents: agents}
 	}
 	record(t, r, nil,
 		mk("e0", "t1", "p1:a", "r1", "allow", 0, audit.Agent{Subject: "p1:agent-a", App: "app-x", Via: "obo"}),
@@ -263,6 +264,7 @@ func (s *suite) filters(t *testing.T) {
 		{"agent by subject, any link", audit.Filter{Agent: "p1:agent-b"}, []string{"e2", "e3"}},
 		{"agent by app", audit.Filter{Agent: "app-x"}, []string{"e0"}},
 		{"route", audit.Filter{Route: "r1"}, []string{"e0", "e2"}},
+		{"role", audit.Filter{Role: "role-r2"}, []string{"e1"}},
 		{"decision", audit.Filter{Decision: "deny"}, []string{"e1"}},
 		{"since is inclusive", audit.Filter{Since: at(1)}, []string{"e1", "e2", "e3"}},
 		{"until is exclusive", audit.Filter{Until: at(2)}, []string{"e0", "e1"}},

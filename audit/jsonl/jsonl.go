@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 )
@@ -251,4 +252,33 @@ func Export(ctx context.Context, src audit.Sink, w io.Writer) error {
 		return fmt.Errorf("jsonl: export: %w", err)
 	}
 	return nil
+}
+
+// The File is browsed by reading it whole for each call (audit.ScanBrowser):
+// fine for a captured file, which is in memory anyway.
+var _ audit.Browser = (*File)(nil)
+
+// Page filters the file's events in memory.
+func (f *File) Page(ctx context.Context, flt audit.Filter, after audit.Cursor, limit int) ([]audit.Entry, error) {
+	return audit.ScanBrowser{Sink: f}.Page(ctx, flt, after, limit)
+}
+
+// Entry returns the event on line pos.
+func (f *File) Entry(ctx context.Context, pos int64) (*audit.Entry, error) {
+	return audit.ScanBrowser{Sink: f}.Entry(ctx, pos)
+}
+
+// ChainEntry finds the event at seq in chain.
+func (f *File) ChainEntry(ctx context.Context, chain string, seq int64) (*audit.Entry, error) {
+	return audit.ScanBrowser{Sink: f}.ChainEntry(ctx, chain, seq)
+}
+
+// Histogram counts the file's events in memory.
+func (f *File) Histogram(ctx context.Context, flt audit.Filter, edges []time.Time) ([]audit.DecisionCounts, error) {
+	return audit.ScanBrowser{Sink: f}.Histogram(ctx, flt, edges)
+}
+
+// TopDenied counts the file's denied events in memory.
+func (f *File) TopDenied(ctx context.Context, flt audit.Filter, n int) (*audit.Top, error) {
+	return audit.ScanBrowser{Sink: f}.TopDenied(ctx, flt, n)
 }

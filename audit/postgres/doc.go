@@ -13,7 +13,11 @@
 // and indexes read (doc ->> 'principal', ...), so nothing a query filters on
 // can be edited apart from what the hash covers. pos is an identity column
 // that only grows. A unique index on (doc ->> 'chain', seq) refuses a
-// second event at one place of a chain. Table audit_checkpoints holds the signed checkpoints, and
+// second event at one place of a chain. An index per decision in time
+// order (audit_events_decision) serves the sink's audit.Browser, for the
+// auditor's view; a store made before it existed is browsed without it,
+// more slowly, until it is created (docs/audit.md gives the statement).
+// Table audit_checkpoints holds the signed checkpoints, and
 // audit_schema the schema version. Open creates them, under an advisory
 // lock so that gateways starting together do not race.
 //

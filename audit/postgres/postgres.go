@@ -118,6 +118,7 @@ func (s *Sink) migrate(ctx context.Context, schema string) error {
 		`CREATE INDEX IF NOT EXISTS audit_events_time ON ` + s.ev + ` (` + colTime + `)`,
 		`CREATE INDEX IF NOT EXISTS audit_events_principal ON ` + s.ev + ` (` + col("principal") + `, ` + colTime + `)`,
 		`CREATE INDEX IF NOT EXISTS audit_events_agents ON ` + s.ev + ` USING gin ((doc -> 'agents') jsonb_path_ops)`,
+		browseIndex(s.ev),
 		`CREATE TABLE IF NOT EXISTS ` + s.cp + ` (
 			id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 			chain text NOT NULL,
@@ -212,7 +213,7 @@ func (s *Sink) Query(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 		q.WriteString(" AND " + col("principal") + " IN (" + strings.Join(in, ", ") + ")")
 	}
 	for _, c := range []struct{ col, val string }{
-		{"tenant", f.Tenant}, {"route", f.Route}, {"decision", f.Decision},
+		{"tenant", f.Tenant}, {"route", f.Route}, {"role", f.Role}, {"decision", f.Decision},
 	} {
 		if c.val != "" {
 			q.WriteString(" AND " + col(c.col) + " = " + arg(c.val)) // c.col is one of the constants above

@@ -13,8 +13,12 @@
 // the columns used for filtering (chain, seq, time, tenant, principal,
 // route, decision, ...) are generated from data, so they cannot be edited
 // apart from what the hash covers. A unique index on (chain, seq) refuses a
-// second event at one place of a chain. Table audit_checkpoints holds the
-// signed checkpoints. PRAGMA user_version holds the schema version.
+// second event at one place of a chain. An index per decision in time
+// order (audit_events_decision) holds what the auditor's view filters and
+// groups on, so the sink's audit.Browser pages by keyset and counts from
+// the index alone; a gateway adds it to a file made before it existed as
+// it opens the file. Table audit_checkpoints holds the signed checkpoints.
+// PRAGMA user_version holds the schema version.
 //
 // Left to others: chaining, signing and retention policy (audit).
 package sqlite

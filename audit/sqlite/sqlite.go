@@ -36,9 +36,15 @@ type Sink struct {
 	insertN   *sql.Stmt // insertRows rows
 	closeOnce sync.Once
 	closeErr  error
+	// browseIndexed: the database has browseIndex (a file made before it
+	// existed, opened by a reader, has not).
+	browseIndexed bool
 }
 
-var _ audit.Sink = (*Sink)(nil)
+var (
+	_ audit.Sink    = (*Sink)(nil)
+	_ audit.Browser = (*Sink)(nil)
+)
 
 // insertRows is how many events one multi-row INSERT carries: fewer
 // statements per batch, well under SQLite's limit on bound parameters.
@@ -69,6 +75,7 @@ var schema = []string{
 	`CREATE UNIQUE INDEX IF NOT EXISTS audit_events_chain_seq ON audit_events (chain, seq)`,
 	`CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time)`,
 	`CREATE INDEX IF NOT EXISTS audit_events_principal ON audit_events (principal, time)`,
+	browseIndex,
 	`CREATE TABLE IF NOT EXISTS audit_checkpoints (
 		id INTEGER PRIMARY KEY AUTOINCREMENT,
 		chain TEXT NOT NULL,
@@ -115,6 +122,10 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.addBrowseIndex(ctx, cfg.Create); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -225,7 +236,7 @@ func (s *Sink) Query(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 		}
 	}
 	for _, c := range []struct{ col, val string }{
-		{"tenant", f.Tenant}, {"route", f.Route}, {"decision", f.Decision},
+		{"tenant", f.Tenant}, {"route", f.Route}, {colRole, f.Role}, {"decision", f.Decision},
 	} {
 		if c.val != "" {
 			q.WriteString(" AND " + c.col + " = ?") // c.col is one of the constants above
