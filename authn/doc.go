@@ -23,6 +23,10 @@
 // but never a value from the token or the request; details go to Error.Err,
 // for the log.
 //
+// A key fetch that a verification causes is traced (a "jwks fetch" span)
+// when the verification's context carries a recording OpenTelemetry span;
+// otherwise nothing is traced.
+//
 // Left to others: what the principal may do (authz), credentials (creds).
 // Signature arithmetic is golang-jwt's and the standard library's; JWK
 // parsing is go-jose's; JSON is read with a strict decoder.

@@ -193,10 +193,12 @@ func (ks *keySet) start(ctx context.Context, seen *keyState, limited bool) (*fet
 func (ks *keySet) run(ctx context.Context, c *fetchCall) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	ctx, span := fetchSpan(ctx, ks.iss.cfg.Name)
 	keys, err := ks.fetch(ctx)
+	endFetchSpan(span, len(keys), err)
 	if err != nil {
 		ks.failures.Add(1)
-		ks.log.Warn("authn: key refresh failed", "issuer", ks.iss.cfg.Name, "err", err)
+		ks.log.WarnContext(ctx, "authn: key refresh failed", "issuer", ks.iss.cfg.Name, "err", err)
 	} else {
 		ks.install(keys)
 	}
