@@ -26,6 +26,10 @@
 //     Call.Host, from configuration, never the caller's Host;
 //     x-forwarded-for, -proto and -port are set from the connection, as API
 //     Gateway sets them. The raw token never reaches the function;
+//   - when the request is traced (its context carries a span context),
+//     gatehouse's own traceparent instead of any trace header the caller
+//     sent, and the X-Ray header of the trace on the Invoke call (trace.go;
+//     an upstream request likewise gets gatehouse's traceparent);
 //   - the verified claims at requestContext.authorizer.jwt.claims, every
 //     value a string as API Gateway's JWT authorizer renders it (arrays as
 //     "[a b]", objects as "map[k:v]", numbers in decimal), and the scopes at

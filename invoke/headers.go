@@ -36,7 +36,9 @@ var passedRequestHeaders = []string{
 	"Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions",
 	// API conventions that name no one.
 	"Prefer", "Idempotency-Key", "X-Csrf-Token", "X-Xsrf-Token",
-	// Tracing: W3C Trace Context and Baggage, X-Ray, Zipkin B3.
+	// Tracing: W3C Trace Context and Baggage, X-Ray, Zipkin B3. Passed only
+	// while gatehouse does not trace the request; when it does, they are
+	// replaced by its own trace context (trace.go).
 	"Traceparent", "Tracestate", "Baggage", "X-Amzn-Trace-Id", "B3", "X-B3-*",
 }
 

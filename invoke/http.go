@@ -205,6 +205,9 @@ func (t *HTTPTarget) Streams() bool { return true }
 //     tracing) and the route's PassHeaders reach the upstream, and never
 //     one that carries a credential or claims an identity, a client
 //     address, host, scheme or certificate, or another path or method;
+//     when ctx carries a trace (the gateway traces requests), the caller's
+//     trace headers are replaced by gatehouse's traceparent (trace.go),
+//     and the call is a client span of its own;
 //   - an Upgrade other than a WebSocket handshake (a GET with Upgrade:
 //     websocket) is dropped before the upstream sees it, so the request
 //     goes on as plain HTTP: no other protocol (h2c, TLS) can be switched
@@ -261,7 +264,11 @@ func (t *HTTPTarget) Invoke(ctx context.Context, w http.ResponseWriter, r *http.
 		assertion: assertion,
 		path:      t.basePath + call.RawPath,
 		rawPath:   t.baseRawPath + escapeUpstreamPath(call.RawPath),
+		traced:    traced(ctx),
 	}
+	ctx, span := t.upstreamSpan(ctx, r.Method)
+	var spanErr *Error
+	defer func() { endUpstreamSpan(span, c.status, spanErr) }()
 	c.w = proxyWriter{ResponseWriter: w, owned: w.Header().Clone()}
 	pctx := ctx
 	if ctx.Value(http.ServerContextKey) == nil {
@@ -280,7 +287,8 @@ func (t *HTTPTarget) Invoke(ctx context.Context, w http.ResponseWriter, r *http.
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
-				t.log.Warn("invoke: http target: response cut short", "request_id", call.RequestID,
+				spanErr = &Error{Code: "response_cut_short"}
+				t.log.WarnContext(ctx, "invoke: http target: response cut short", "request_id", call.RequestID,
 					"upstream", t.origin, "status", c.status, "bytes", c.w.n)
 			}
 			panic(v)
@@ -290,6 +298,7 @@ func (t *HTTPTarget) Invoke(ctx context.Context, w http.ResponseWriter, r *http.
 
 	if c.err != nil {
 		e := t.mapError(pctx, ctx, c)
+		spanErr = e
 		if !c.reached {
 			return nil, e
 		}
@@ -367,6 +376,7 @@ type httpCall struct {
 	path, rawPath   string
 	w               proxyWriter
 	timer           *time.Timer
+	traced          bool // the upstream gets gatehouse's trace context
 	reached         bool // the upstream answered (ModifyResponse ran)
 	status          int  // the upstream's status
 	targetRequestID string
@@ -409,6 +419,9 @@ func (t *HTTPTarget) rewrite(pr *httputil.ProxyRequest) {
 	}
 	if te != nil {
 		h["Te"] = te
+	}
+	if c.traced {
+		withTraceContext(pr.In.Context(), h)
 	}
 	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
 		h["X-Forwarded-For"] = []string{ip}

@@ -22,6 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/gatehouse-dev/gatehouse/internal/awstrace"
 )
 
 // MaxPayloadBytes is Lambda's limit on a synchronous Invoke request
@@ -119,6 +122,9 @@ func NewLambda(cfg LambdaConfig) (*Lambda, error) {
 	opts := lambda.Options{
 		Region:  cfg.Region,
 		Retryer: aws.NopRetryer{},
+		// The Invoke call's span and X-Ray header, when the request is
+		// traced.
+		APIOptions: []func(*middleware.Stack) error{awstrace.Middleware(true)},
 	}
 	if cfg.Endpoint != "" {
 		opts.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -160,6 +166,9 @@ func (l *Lambda) Invoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	ev, err := buildEvent(r, body, call, l.now(), &l.headers)
 	if err != nil {
 		return nil, err
+	}
+	if traced(ctx) {
+		eventTraceContext(ctx, ev.Headers)
 	}
 	payload, err := encodeEvent(ev)
 	if err != nil {
