@@ -400,7 +400,7 @@ func (b *Broker) miss(ctx context.Context, r *role, req Request, tags []tag, key
 		switch now := b.now(); {
 		case ce.Status == http.StatusServiceUnavailable && now.Before(e.expires):
 			e.retryAt.Store(now.Add(ce.RetryAfter).UnixNano())
-			b.log.Warn("creds: STS unavailable; serving the cached session until it expires",
+			b.log.WarnContext(ctx, "creds: STS unavailable; serving the cached session until it expires",
 				"role", r.Name, "session_name", e.sess.SessionName, "expires", e.expires, "code", ce.Code, "err", ce.Err)
 			return e.sess, nil
 		case ce.Status == http.StatusForbidden:
@@ -434,7 +434,7 @@ func (b *Broker) fetch(ctx context.Context, key string, r *role, req Request, ta
 			if ce.Status == http.StatusServiceUnavailable {
 				ce.RetryAfter = bo.failed(now)
 			}
-			b.log.Warn("creds: STS refused or failed", "role", r.Name, "mode", string(r.Mode),
+			b.log.WarnContext(callCtx, "creds: STS refused or failed", "role", r.Name, "mode", string(r.Mode),
 				"status", ce.Status, "code", ce.Code, "retry_after", ce.RetryAfter, "err", err)
 			return nil, ce
 		}
@@ -445,7 +445,7 @@ func (b *Broker) fetch(ctx context.Context, key string, r *role, req Request, ta
 			refreshAt = now.Add(exp.Sub(now) / 2)
 		}
 		b.cache.put(&entry{key: key, sess: sess, refreshAt: refreshAt, expires: exp})
-		b.log.Debug("creds: session issued", "role", r.Name, "mode", string(r.Mode), "session", sess)
+		b.log.DebugContext(callCtx, "creds: session issued", "role", r.Name, "mode", string(r.Mode), "session", sess)
 		return sess, nil
 	})
 	select {
