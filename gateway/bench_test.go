@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/audit/sqlite"
 	"github.com/gatehouse-dev/gatehouse/authn"
@@ -17,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/invoke"
 	"github.com/gatehouse-dev/gatehouse/mint"
+	"github.com/gatehouse-dev/gatehouse/telemetry"
 )
 
 // The benchmarks run the gateway with its real steps (verifier with its
@@ -50,12 +54,47 @@ func BenchmarkBareReverseProxy(b *testing.B) {
 func BenchmarkGatewayUpstream(b *testing.B) {
 	up := benchUpstream(b)
 	g, iss := newRealGateway(b, up.URL)
+	runParallel(b, g.Handler(), benchToken(iss)) // its first request fetches the issuer's keys, before the timer starts
+}
+
+// BenchmarkGatewayUpstreamTracing is BenchmarkGatewayUpstream with tracing
+// off, and on with 1% and 100% of requests sampled: spans go through the
+// real batch processor and OTLP/HTTP exporter to a local collector that
+// reads and discards them, so the exporter's work is measured too.
+func BenchmarkGatewayUpstreamTracing(b *testing.B) {
+	up := benchUpstream(b)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(collector.Close)
+	for _, tc := range []struct {
+		name  string
+		ratio float64
+		off   bool
+	}{{name: "off", off: true}, {name: "sampled=1%", ratio: 0.01}, {name: "sampled=100%", ratio: 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var tp trace.TracerProvider
+			if !tc.off {
+				tr, err := telemetry.New(context.Background(), telemetry.Config{Exporter: telemetry.ExporterHTTP, Endpoint: collector.URL, SampleRatio: tc.ratio})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { tr.Shutdown(context.Background()) })
+				tp = tr.TracerProvider()
+			}
+			g, iss := newRealGateway(b, up.URL, tp)
+			runParallel(b, g.Handler(), benchToken(iss))
+		})
+	}
+}
+
+func benchToken(iss *testkit.Issuer) string {
 	now := time.Now()
-	raw := iss.Sign(map[string]any{
+	return iss.Sign(map[string]any{
 		"iss": iss.URL(), "aud": "api://gatehouse", "sub": "user-1", "exp": now.Add(time.Hour).Unix(),
 		"iat": now.Unix(), "nbf": now.Unix(), "jti": "t1", "groups": []string{readersGroup}, "azp": "cli",
 	})
-	runParallel(b, g.Handler(), raw) // its first request fetches the issuer's keys, before the timer starts
 }
 
 const readersGroup = "15dd7745-cbbe-45b1-9b2a-ee1ef7644785"
@@ -64,8 +103,8 @@ const readersGroup = "15dd7745-cbbe-45b1-9b2a-ee1ef7644785"
 // upstream at upstreamURL: a verifier trusting the returned issuer (its
 // Sign makes the tokens), a Cedar policy letting readersGroup read route
 // "api" (/api/...), an asynchronous SQLite trail and the HTTP target with
-// gatehouse's assertion.
-func newRealGateway(tb testing.TB, upstreamURL string) (*Gateway, *testkit.Issuer) {
+// gatehouse's assertion; traced with tracer, when one is given.
+func newRealGateway(tb testing.TB, upstreamURL string, tracer ...trace.TracerProvider) (*Gateway, *testkit.Issuer) {
 	tb.Helper()
 	iss := testkit.NewIssuer(tb, testkit.IssuerConfig{})
 	v, err := authn.NewVerifier(authn.Config{Issuers: []authn.IssuerConfig{{
@@ -107,12 +146,19 @@ func newRealGateway(tb testing.TB, upstreamURL string) (*Gateway, *testkit.Issue
 		Routes: []Route{{ID: "api", Path: "/api/{rest...}", Target: target, TargetName: "api",
 			Resource: authz.Resource{Kind: authz.ResourceRoute, Name: "api"}, NoCredentials: true}},
 		Pipeline: steps{verifier: v, policy: pol, broker: &countingBroker{}, recorder: rec, pseudo: pseudo.Principal,
-			claims: []string{"azpacr", "idtyp"}}.pipeline(tb),
+			claims: []string{"azpacr", "idtyp"}, tracer: firstOr(tracer)}.pipeline(tb),
 	}, Metrics: NewMetrics()})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return g, iss
+}
+
+func firstOr(tps []trace.TracerProvider) trace.TracerProvider {
+	if len(tps) == 0 {
+		return nil
+	}
+	return tps[0]
 }
 
 func runParallel(b *testing.B, h http.Handler, bearer string) {

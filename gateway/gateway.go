@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -17,8 +16,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/invoke"
 	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
@@ -62,8 +64,9 @@ type Route struct {
 	// Resource and BearerMethods are filled in. nil: the gateway's document.
 	Metadata *ResourceMetadata
 
-	metaURL string // the metadata URL its challenges name
-	host    string // the host targets are told: Host, else the public URL's (invoke.Call.Host)
+	metaURL  string // the metadata URL its challenges name
+	host     string // the host targets are told: Host, else the public URL's (invoke.Call.Host)
+	spanName string // its requests' span name, when the route has a method
 }
 
 // streamer is a target whose responses are streamed, not buffered (an HTTP
@@ -234,6 +237,9 @@ func (g *Gateway) table(st *state, routes []Route) (*table, error) {
 			continue
 		}
 		seen[rt.ID] = true
+		if rt.Method != "" {
+			rt.spanName = rt.Method + " " + rt.Path
+		}
 		rt.host = g.publicHost
 		if rt.Host != "" {
 			rt.host = rt.Host
@@ -341,7 +347,7 @@ func (g *Gateway) Handler() http.Handler {
 		}
 		// ServeHTTP (not the handler Handler returned) sets the path
 		// values the route's handler reads.
-		st.table.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID)))
+		st.table.mux.ServeHTTP(w, r.WithContext(requestid.With(r.Context(), reqID)))
 	})
 }
 
@@ -391,6 +397,11 @@ func writeJSON(w http.ResponseWriter, v any) {
 // (health, RFC 9728 metadata).
 func (g *Gateway) refuseUnrouted(w http.ResponseWriter, r *http.Request, pl *pipeline.Pipeline, ref *pipeline.Refusal, class string) {
 	start := g.now()
+	if pl.Tracing() {
+		var span trace.Span
+		r, span = traceUnrouted(pl, requestWithID(r, ref.RequestID), ref, class)
+		defer span.End()
+	}
 	if err := pl.Unrouted(r.Context(), ref.RequestID, ref.Status, class); err != nil {
 		ref = unavailable(ref.RequestID)
 	}
@@ -398,7 +409,10 @@ func (g *Gateway) refuseUnrouted(w http.ResponseWriter, r *http.Request, pl *pip
 	g.cfg.Metrics.observe("", ref.Status, audit.DecisionError, g.now().Sub(start))
 }
 
-type requestIDKey struct{}
+// requestWithID is r in a context that carries its request id.
+func requestWithID(r *http.Request, id string) *http.Request {
+	return r.WithContext(requestid.With(r.Context(), id))
+}
 
 func newRequestID() string {
 	var b [16]byte

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/authn"
 	"github.com/gatehouse-dev/gatehouse/authz"
@@ -84,6 +86,8 @@ type steps struct {
 	recorder pipeline.Recorder
 	pseudo   func(tenant, subject string) string
 	claims   []string
+	tracer   trace.TracerProvider // nil: not traced
+	trust    bool                 // trust the caller's trace context
 }
 
 func (s steps) pipeline(t testing.TB) *pipeline.Pipeline {
@@ -92,7 +96,7 @@ func (s steps) pipeline(t testing.TB) *pipeline.Pipeline {
 		s.pseudo = func(a, b string) string { return a + "/" + b }
 	}
 	pl, err := pipeline.New(pipeline.Config{Verifier: s.verifier, Policy: s.policy, Broker: s.broker, Recorder: s.recorder,
-		Pseudonym: s.pseudo, Claims: s.claims})
+		Pseudonym: s.pseudo, Claims: s.claims, Tracer: s.tracer, TrustIncoming: s.trust})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/authn"
 	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/invoke"
 	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
@@ -20,7 +21,11 @@ func (g *Gateway) routeHandler(pl *pipeline.Pipeline, rt *Route) http.Handler {
 	stream := streams(rt.Target)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := g.now()
-		reqID, _ := r.Context().Value(requestIDKey{}).(string)
+		reqID := requestid.From(r.Context())
+		span := noSpan
+		if pl.Tracing() {
+			r, span = traceRoute(pl, rt, r)
+		}
 		req := pipeline.Request{
 			ID: reqID, Route: rt.ID, Issuers: rt.Issuers, Audiences: rt.Audiences,
 			Action: action(rt, r), Resource: rt.Resource, Role: rt.Role,
@@ -40,6 +45,8 @@ func (g *Gateway) routeHandler(pl *pipeline.Pipeline, rt *Route) http.Handler {
 		} else {
 			out = g.serveBuffered(w, r, pl, rt, req)
 		}
+		out.Call.Annotate(span, out.Status)
+		span.End()
 		decision := out.Call.Event.Decision
 		if out.Call.Event.ErrorClass == "audit_unavailable" {
 			decision = audit.DecisionError

@@ -35,6 +35,10 @@ type (
 	Recorder interface {
 		Record(ctx context.Context, ev *audit.Event) error
 	}
+	// Revocations refuses revoked callers (revoke.Store is the real one).
+	Revocations interface {
+		Check(p *authn.Principal) error
+	}
 )
 
 // Config holds the built steps.
@@ -45,6 +49,9 @@ type Config struct {
 	// (Call.Credentials fails with ErrNoCredentials).
 	Broker   Broker
 	Recorder Recorder // step 5; required
+	// Revocations, when set, is asked about every verified principal
+	// (part of step 1): an error refuses the request as authn's do.
+	Revocations Revocations
 	// Pseudonym names principals (and user agents) in events; required.
 	// audit.Pseudonymizer.Principal is the real one.
 	Pseudonym func(tenant, subject string) string
@@ -210,6 +217,12 @@ func (pl *Pipeline) Begin(ctx context.Context, req Request) *Call {
 		c.Principal = p
 		pl.describe(&c.Event, p)
 		err = accepts(&req, p)
+	}
+	if err == nil && pl.cfg.Revocations != nil {
+		// Every request, in front of every cache that answers for the
+		// caller: a revoked caller's cached token, decision, assertion or
+		// credentials are never used again.
+		err = pl.cfg.Revocations.Check(p)
 	}
 	if span.IsRecording() && c.Principal != nil {
 		setStrings(span, AttrPrincipal, c.Event.Principal, AttrPrincipalKind, c.Event.PrincipalKind)
@@ -445,6 +458,9 @@ func (pl *Pipeline) Run(ctx context.Context, req Request, do Invoker) Outcome {
 // trail did not take it.
 func (pl *Pipeline) Unrouted(ctx context.Context, requestID string, status int, class string) error {
 	ev := &audit.Event{Time: pl.now(), RequestID: requestID, Decision: audit.DecisionError, Status: status, ErrorClass: class}
+	if sc := trace.SpanContextFromContext(ctx); pl.tracer != nil && sc.IsValid() {
+		ev.TraceID = sc.TraceID().String()
+	}
 	if err := pl.cfg.Recorder.Record(context.WithoutCancel(ctx), ev); err != nil {
 		pl.log.ErrorContext(ctx, "audit record failed", "request_id", requestID, "status", status, "err", err)
 		return fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
