@@ -399,6 +399,13 @@ func (l *devLoop) startGateway(ctx context.Context) error {
 		return err
 	}
 	l.stack.trail = trail
+	if l.stack.revocations, err = build.Revocations(ctx, l.f, l.opts); err != nil {
+		return fmt.Errorf("revocation store: %w", err)
+	}
+	if st := l.stack.revocations; st != nil {
+		l.closeFuncs = append(l.closeFuncs, st.Close)
+		go st.Run(ctx)
+	}
 	l.closeFuncs = append(l.closeFuncs, func() { trail.Close() })
 	go trail.Prune(ctx, l.f.Audit.Retention, l.e.log)
 	if l.gw, err = l.stack.newGateway(ctx, l.f); err != nil {

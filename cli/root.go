@@ -102,7 +102,7 @@ configuration), 2 a wrong command line, 3 a service needed is unavailable
 	root.SetFlagErrorFunc(flagError)
 	// A group's usage is its subcommands', not "gatehouse policy [flags]".
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", `{{if and .Runnable (ne (index .Annotations "group") "true")}}`, 1))
-	root.AddCommand(newDevCmd(e), newInitCmd(e), newServeCmd(e), newTokenCmd(e), newVerifyCmd(e), newPolicyCmd(e), newAWSCmd(e), newIssuerCmd(e), newAuditCmd(e), newJWKSCmd(e), newSecretsCmd(e), newVersionCmd(e), newBuiltinCmd())
+	root.AddCommand(newDevCmd(e), newInitCmd(e), newServeCmd(e), newTokenCmd(e), newVerifyCmd(e), newPolicyCmd(e), newAWSCmd(e), newIssuerCmd(e), newAuditCmd(e), newJWKSCmd(e), newSecretsCmd(e), newRevokeCmd(e), newVersionCmd(e), newBuiltinCmd())
 	root.SetHelpCommand(newHelpCmd())
 	initCompletionCmd(root)
 	markRuns(root, e)

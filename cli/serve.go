@@ -286,6 +286,13 @@ func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts 
 		return err
 	}
 	defer stack.trail.Close()
+	if stack.revocations, err = build.Revocations(ctx, f, opts); err != nil {
+		return fmt.Errorf("revocation store: %w", err)
+	}
+	if stack.revocations != nil {
+		defer stack.revocations.Close()
+		go stack.revocations.Run(ctx)
+	}
 	go stack.trail.Prune(ctx, f.Audit.Retention, e.log)
 	gw, err := stack.newGateway(ctx, f)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/invoke"
 	"github.com/gatehouse-dev/gatehouse/mint"
 	"github.com/gatehouse-dev/gatehouse/pipeline"
+	"github.com/gatehouse-dev/gatehouse/revoke"
 )
 
 // optionsFor are the build options of the configuration file at path: its
@@ -79,6 +80,7 @@ type gatewayStack struct {
 	broker      *creds.Broker
 	trail       *build.Trail
 	secrets     *build.Secrets // the file's secret references, kept fresh; nil when none
+	revocations *revoke.Store  // revocations, kept current; nil when the file keeps none
 	lambdaURL   string         // the Lambda endpoint; "" means AWS's
 	client      *http.Client   // for the Lambda endpoint; nil means the SDK's
 	publicURL   string         // the gateway's, for metadata and targets
@@ -106,8 +108,12 @@ func (s *gatewayStack) snapshot(ctx context.Context, f *config.File) (gateway.Sn
 	if s.broker != nil {
 		broker = s.broker
 	}
+	var revocations pipeline.Revocations // none: nobody is revoked
+	if s.revocations != nil {
+		revocations = s.revocations
+	}
 	pl, err := pipeline.New(pipeline.Config{
-		Verifier: v, Policy: pol, Broker: broker, Recorder: s.trail.Recorder,
+		Verifier: v, Policy: pol, Broker: broker, Recorder: s.trail.Recorder, Revocations: revocations,
 		Pseudonym: s.trail.Pseudonyms.Principal, Claims: f.Audit.Claims, Logger: s.log,
 	})
 	if err != nil {
@@ -216,6 +222,19 @@ func (s *gatewayStack) newGateway(ctx context.Context, f *config.File) (*gateway
 		metrics.Register(s.secrets.Set.Collector())
 		ready = s.secrets.Set.Ready
 		admin = secretsAdmin(s.secrets.Set)
+	}
+	if s.revocations != nil {
+		// Not ready while revocations cannot be confirmed: a load balancer
+		// sends callers to replicas that can.
+		secretsReady := ready
+		ready = func() error {
+			if secretsReady != nil {
+				if err := secretsReady(); err != nil {
+					return err
+				}
+			}
+			return s.revocations.Ready()
+		}
 	}
 	gw, err := gateway.New(gateway.Config{
 		Snapshot: snap, PublicURL: s.publicURL, Metrics: metrics, Logger: s.log, Ready: ready, Admin: admin,

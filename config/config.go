@@ -25,6 +25,8 @@ type File struct {
 	Audit Audit `yaml:"audit,omitempty"`
 	// Secrets says how secret references are read and kept fresh.
 	Secrets Secrets `yaml:"secrets,omitempty"`
+	// Revocation says where revocations are kept, if anywhere.
+	Revocation Revocation `yaml:"revocation,omitempty"`
 	// Telemetry says where traces go; off by default.
 	Telemetry Telemetry `yaml:"telemetry,omitempty"`
 	// Dev configures `gatehouse dev`; `gatehouse serve` ignores it.

@@ -297,6 +297,7 @@ func (f *File) SecretRefs() []NamedSecretRef {
 		dsn = SecretRef{File: f.Audit.DSNFile}
 	}
 	add("audit.dsn", dsn)
+	add("revocation.dsn", f.Revocation.DSN)
 	// The TLS certificate is no secret, but it rotates with its key.
 	tlsKey := f.Gateway.TLSKey
 	if tlsKey.IsZero() && f.Gateway.TLSKeyFile != "" {

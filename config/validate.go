@@ -59,6 +59,7 @@ func (f *File) Validate() error {
 	v.telemetry(&f.Telemetry)
 	v.issuerKey(f)
 	v.auditKeys(&f.Audit)
+	v.revocation(f)
 	v.dev(&f.Dev)
 	v.devSTS(&f.Dev.STS)
 	v.devLambda(&f.Dev.Lambda)
