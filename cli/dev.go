@@ -31,6 +31,7 @@ import (
 	devsts "github.com/gatehouse-dev/gatehouse/devkit/sts"
 	"github.com/gatehouse-dev/gatehouse/devkit/upstream"
 	"github.com/gatehouse-dev/gatehouse/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/awstrace"
 )
 
 type devOptions struct {
@@ -320,6 +321,7 @@ func (l *devLoop) startSTS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	awsCfg.APIOptions = append(awsCfg.APIOptions, awstrace.Middleware(false)) // the STS call's span
 	l.stsAPI = build.STS(awsCfg, stsURL, devClient(l.opts.Dev))
 	l.stack.broker, err = creds.New(build.Creds(l.f, l.stack.issuer, l.stsAPI, l.opts))
 	return err
@@ -408,6 +410,11 @@ func (l *devLoop) startGateway(ctx context.Context) error {
 	}
 	l.closeFuncs = append(l.closeFuncs, func() { trail.Close() })
 	go trail.Prune(ctx, l.f.Audit.Retention, l.e.log)
+	if l.stack.tracing, err = startTracing(ctx, l.f, l.opts, l.e); err != nil {
+		return err
+	}
+	l.stack.trustTraces = l.f.Telemetry.Tracing.TrustIncoming
+	l.closeFuncs = append(l.closeFuncs, func() { stopTracing(l.stack.tracing, l.e) })
 	if l.gw, err = l.stack.newGateway(ctx, l.f); err != nil {
 		return err
 	}

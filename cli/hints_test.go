@@ -43,7 +43,11 @@ func TestLogFormat(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
 			var b bytes.Buffer
-			switch h := e.log.Handler().(type) { // the logger the command ran with
+			h := e.log.Handler()
+			if u, ok := h.(interface{ Unwrap() slog.Handler }); ok { // telemetry.LogHandler
+				h = u.Unwrap()
+			}
+			switch h := h.(type) { // the logger the command ran with
 			case *slog.JSONHandler:
 				if !tt.json {
 					t.Errorf("JSON logs, want text")

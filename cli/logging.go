@@ -5,6 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/mattn/go-isatty"
+
+	"github.com/gatehouse-dev/gatehouse/telemetry"
 )
 
 // Values of --log-format.
@@ -24,10 +26,11 @@ func newLogger(format string, w io.Writer, isTerminal func(io.Writer) bool) *slo
 		}
 	}
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	// Each line of a request names its request id and trace id.
 	if format == logText {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 // isTerminal reports whether w is a terminal.

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/build"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/awstrace"
 	"github.com/gatehouse-dev/gatehouse/invoke"
 )
 
@@ -154,6 +155,12 @@ func checkServe(f *config.File, src *config.Source, opts build.Options) (*build.
 		_, err := build.CAClient(f.Gateway.Lambda.CAFile, opts)
 		return err
 	})
+	if ca := f.Telemetry.Tracing.CAFile; ca != "" {
+		check("telemetry.tracing.ca_file", func() error {
+			_, err := config.LoadCAPool(opts.Path(ca), true)
+			return err
+		})
+	}
 	if src.Clean("authz") && src.Clean("creds.roles") {
 		if _, err := build.Policy(f, opts); err != nil {
 			errs = append(errs, err) // Cedar problems name their own file and line
@@ -275,10 +282,16 @@ func runServe(ctx context.Context, e *env, f *config.File, o serveOptions, opts 
 			return err
 		}
 	}
+	if stack.tracing, err = startTracing(ctx, f, opts, e); err != nil {
+		return err
+	}
+	defer stopTracing(stack.tracing, e)
+	stack.trustTraces = f.Telemetry.Tracing.TrustIncoming
 	awsCfg, err := build.AWS(ctx, f)
 	if err != nil {
 		return err
 	}
+	awsCfg.APIOptions = append(awsCfg.APIOptions, awstrace.Middleware(false)) // the STS call's span
 	if stack.broker, err = creds.New(build.Creds(f, stack.issuer, build.STS(awsCfg, f.Creds.STS.Endpoint, stsClient), opts)); err != nil {
 		return err
 	}

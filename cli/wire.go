@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/mint"
 	"github.com/gatehouse-dev/gatehouse/pipeline"
 	"github.com/gatehouse-dev/gatehouse/revoke"
+	"github.com/gatehouse-dev/gatehouse/telemetry"
 )
 
 // optionsFor are the build options of the configuration file at path: its
@@ -79,13 +80,15 @@ type gatewayStack struct {
 	issuer      *mint.Issuer // nil when no route or role needs it
 	broker      *creds.Broker
 	trail       *build.Trail
-	secrets     *build.Secrets // the file's secret references, kept fresh; nil when none
-	revocations *revoke.Store  // revocations, kept current; nil when the file keeps none
-	lambdaURL   string         // the Lambda endpoint; "" means AWS's
-	client      *http.Client   // for the Lambda endpoint; nil means the SDK's
-	publicURL   string         // the gateway's, for metadata and targets
-	devIssuer   string         // the dev IdP's issuer ("" outside dev)
-	devUpstream string         // what upstream url "dev" names ("" outside dev)
+	secrets     *build.Secrets     // the file's secret references, kept fresh; nil when none
+	revocations *revoke.Store      // revocations, kept current; nil when the file keeps none
+	lambdaURL   string             // the Lambda endpoint; "" means AWS's
+	client      *http.Client       // for the Lambda endpoint; nil means the SDK's
+	publicURL   string             // the gateway's, for metadata and targets
+	devIssuer   string             // the dev IdP's issuer ("" outside dev)
+	devUpstream string             // what upstream url "dev" names ("" outside dev)
+	tracing     *telemetry.Tracing // nil: requests are not traced
+	trustTraces bool               // continue the trace context callers send
 	log         *slog.Logger
 
 	mu       sync.Mutex
@@ -115,6 +118,8 @@ func (s *gatewayStack) snapshot(ctx context.Context, f *config.File) (gateway.Sn
 	pl, err := pipeline.New(pipeline.Config{
 		Verifier: v, Policy: pol, Broker: broker, Recorder: s.trail.Recorder, Revocations: revocations,
 		Pseudonym: s.trail.Pseudonyms.Principal, Claims: f.Audit.Claims, Logger: s.log,
+		// Built at start: a reload keeps the tracing the process started with.
+		Tracer: s.tracing.TracerProvider(), TrustIncoming: s.trustTraces,
 	})
 	if err != nil {
 		return gateway.Snapshot{}, err

@@ -56,6 +56,9 @@ func (l *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	return l.h.Handle(ctx, r)
 }
 
+// Unwrap returns the handler LogHandler wrapped.
+func (l *logHandler) Unwrap() slog.Handler { return l.h }
+
 func (l *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return &logHandler{h: l.h.WithAttrs(attrs)}
 }
