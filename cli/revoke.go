@@ -22,9 +22,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/revoke"
 )
 
-// defaultRevocation is how long a revocation lasts unless --for says: the
-// longest lifetime a verified token may have (authn's max lifetime).
-const defaultRevocation = 24 * time.Hour
+// longestLifetime is how long a revocation lasts unless --for says: the
+// longest lifetime a token of the file's issuers may have (their
+// max_lifetime), so no token it refuses outlives it.
+func longestLifetime(f *config.File) time.Duration {
+	d := config.DefaultMaxLifetime
+	for _, is := range f.AuthN.Issuers {
+		d = max(d, is.MaxLifetime)
+	}
+	return d
+}
 
 type revokeOptions struct {
 	configPath, tenant, reason, by, format string
@@ -57,7 +64,7 @@ revoked whom, as pseudonyms.`,
 			},
 		}
 		c.Flags().StringVar(&o.reason, "reason", "", "why (stored with the revocation; required)")
-		c.Flags().DurationVar(&o.duration, "for", defaultRevocation, "how long the revocation lasts")
+		c.Flags().DurationVar(&o.duration, "for", 0, "how long the revocation lasts (default: the longest max_lifetime of the configured issuers, 24h unless raised)")
 		c.Flags().StringVar(&o.by, "by", "", "who revokes (default: the operating system user)")
 		if kind == revoke.User {
 			c.Flags().StringVar(&o.tenant, "tenant", "", "tenant id (with an object id; a development UPN or name finds its own)")
@@ -137,6 +144,9 @@ func runRevoke(ctx context.Context, e *env, o revokeOptions, kind revoke.Kind, w
 		return err
 	}
 	defer st.Close()
+	if o.duration == 0 {
+		o.duration = longestLifetime(f)
+	}
 	r := revoke.Revocation{Kind: kind, Value: who, Reason: o.reason, By: o.by, Expires: time.Now().Add(o.duration)}
 	if r.By == "" {
 		if u, err := user.Current(); err == nil {
