@@ -18,7 +18,8 @@
 //	else      raw query, host, the size of the body (read up to 1 MiB) and
 //	          a short preview of it, the gateway-set headers it received
 //	          (X-Gatehouse-*, X-Request-Id, X-Forwarded-For/-Proto/-Host,
-//	          Forwarded), whether an Authorization header arrived (the
+//	          Forwarded, and the trace context Traceparent and Tracestate),
+//	          whether an Authorization header arrived (the
 //	          gateway never passes the caller's token on), and `identity`
 //
 // where "…/events" is any path ending in /events, and likewise for /ws.

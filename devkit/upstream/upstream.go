@@ -123,8 +123,10 @@ type Identity struct {
 	Algorithm string `json:"alg,omitempty"`
 }
 
-// forwardedHeaders are shown besides every X-Gatehouse-* header.
-var forwardedHeaders = []string{"X-Request-Id", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded"}
+// forwardedHeaders are shown besides every X-Gatehouse-* header: the
+// gateway's request id and forwarding headers, and the trace context it
+// passes when it traces requests.
+var forwardedHeaders = []string{"X-Request-Id", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "Traceparent", "Tracestate"}
 
 func (h *handler) describe(w http.ResponseWriter, r *http.Request) {
 	d := h.description(r)

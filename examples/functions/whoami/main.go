@@ -9,7 +9,10 @@
 // sts:GetCallerIdentity says about the function's execution-role
 // credentials, called with the AWS SDK's default configuration:
 // AWS_ENDPOINT_URL_STS points it at a local STS and AWS_CA_BUNDLE names a
-// CA to trust. Without credentials, "callerIdentityError" says why. Run it
+// CA to trust. Without credentials, "callerIdentityError" says why.
+// "traceparent" and "xrayTraceId" are the trace context it was invoked in,
+// when the caller traces its requests (gatehouse does when
+// telemetry.tracing is on). Run it
 // under `gatehouse dev`, or build it for Lambda's provided.al2023 runtime
 // (GOOS=linux, the executable named bootstrap).
 package main

@@ -47,6 +47,11 @@ type answer struct {
 	Authorizer          *events.APIGatewayV2HTTPRequestContextAuthorizerDescription `json:"authorizer"`
 	CallerIdentity      *callerIdentity                                             `json:"callerIdentity,omitempty"`
 	CallerIdentityError string                                                      `json:"callerIdentityError,omitempty"`
+	// Traceparent is the W3C trace context of the event's headers (which
+	// gatehouse sets when it traces requests), and XRayTraceID the X-Ray
+	// trace header Lambda invoked the function with.
+	Traceparent string `json:"traceparent,omitempty"`
+	XRayTraceID string `json:"xrayTraceId,omitempty"`
 }
 
 type callerIdentity struct {
@@ -56,7 +61,9 @@ type callerIdentity struct {
 }
 
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	a := answer{Function: lambdacontext.FunctionName, Authorizer: req.RequestContext.Authorizer}
+	a := answer{Function: lambdacontext.FunctionName, Authorizer: req.RequestContext.Authorizer, Traceparent: req.Headers["traceparent"]}
+	// aws-lambda-go keeps the invocation's trace header under this key.
+	a.XRayTraceID, _ = ctx.Value("x-amzn-trace-id").(string)
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		a.RequestID = lc.AwsRequestID
 	}
