@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/audit/jsonl"
+	"github.com/gatehouse-dev/gatehouse/auditview"
 	"github.com/gatehouse-dev/gatehouse/build"
 	"github.com/gatehouse-dev/gatehouse/config"
 )
@@ -24,11 +28,12 @@ import (
 func newAuditCmd(e *env) *cobra.Command {
 	cmd := group(&cobra.Command{
 		Use:   "audit",
-		Short: "Query, verify and export the audit trail",
+		Short: "Query, verify, export and browse the audit trail",
 		Example: `  gatehouse audit query --user alice@contoso.example
-  gatehouse audit verify`,
+  gatehouse audit verify
+  gatehouse audit serve`,
 	})
-	cmd.AddCommand(newAuditQueryCmd(e), newAuditVerifyCmd(e), newAuditExportCmd(e))
+	cmd.AddCommand(newAuditQueryCmd(e), newAuditVerifyCmd(e), newAuditExportCmd(e), newAuditServeCmd(e))
 	return cmd
 }
 
@@ -269,4 +274,167 @@ func newAuditExportCmd(e *env) *cobra.Command {
 	}
 	src.flags(cmd)
 	return cmd
+}
+
+// The auditor's view: where `audit serve` listens by default (beside
+// dev's ports: IdP 9443, STS 9444, Lambda 9445, upstream 9446, admin 9447,
+// Key Vault 9448), and the path it is served under, there and on dev's
+// admin listener.
+const (
+	defaultAuditViewListen = "127.0.0.1:9449"
+	auditViewPath          = "/audit/"
+)
+
+func newAuditServeCmd(e *env) *cobra.Command {
+	var src auditSource
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the auditor's view of the trail: a read-only web page, on loopback",
+		Long: `serve runs the auditor's view: a read-only web page over the trail, with a
+timeline filtered by user, agent, route, role, decision and time, charts of
+decisions and denials, each event's record with its place in its chain, and
+the result of verify, run in the background at start and again on request.
+A user typed in the filter is turned into pseudonyms with the pseudonym keys
+(audit.key and audit.previous_keys), as 'audit query --user' does; the name
+itself is never shown.
+
+The view has no sign-in yet, so it listens on a loopback address only; reach
+it from another machine through an SSH tunnel. 'gatehouse dev' serves it
+too, on its admin listener.`,
+		Example: `  gatehouse audit serve
+  gatehouse audit serve --config gatehouse.yaml --listen 127.0.0.1:9449
+  gatehouse audit serve --file trail.jsonl
+  ssh -L 9449:127.0.0.1:9449 gateway-host   # then open http://127.0.0.1:9449/audit/`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAuditServe(cmd.Context(), e, src, listen) },
+	}
+	src.flags(cmd)
+	cmd.Flags().StringVar(&listen, "listen", defaultAuditViewListen, "host:port on a loopback address (port 0 picks a free one)")
+	return cmd
+}
+
+// checkLoopbackListen refuses an address the view must not listen on.
+func checkLoopbackListen(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !isLoopbackHost(host) {
+		return fmt.Errorf("--listen %q: the auditor's view has no sign-in yet, so it listens on a loopback address only "+
+			"(127.0.0.1:PORT, [::1]:PORT or localhost:PORT); from another machine, use an SSH tunnel: ssh -L 9449:127.0.0.1:9449 HOST", addr)
+	}
+	return nil
+}
+
+func runAuditServe(ctx context.Context, e *env, src auditSource, listen string) error {
+	if err := checkLoopbackListen(listen); err != nil {
+		return err
+	}
+	sink, f, opts, err := src.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	cfg := auditViewConfig(f, sink, e.log)
+	if src.file != "" {
+		cfg.StoreName = "JSON lines: " + src.file
+	}
+	if keys, err := build.PseudonymKeys(f, opts); err == nil {
+		cfg.ResolveUser = resolveUser(f, keys)
+	} else {
+		e.log.Warn("audit serve: users cannot be turned into pseudonyms: filter by pseudonym", "err", err)
+	}
+	if keys, err := build.VerifyKeys(f, opts); err == nil {
+		cfg.VerifyKey = keys
+	} else {
+		cfg.VerifyKeyNote = err.Error()
+	}
+	view, err := auditview.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	view.Start(ctx)
+	mux := http.NewServeMux()
+	mux.Handle(auditViewPath, view)
+	mux.Handle("GET /{$}", http.RedirectHandler(auditViewPath, http.StatusFound))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10} // an export may take minutes
+	fmt.Fprintf(e.stdout, "auditor's view: %s%s (read-only; Ctrl-C stops it)\n", localURL(ln.Addr(), false), auditViewPath)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	case err := <-serveErr:
+		return err
+	}
+}
+
+// auditViewConfig is the view's configuration from f: agents named from
+// authz.agents and the development apps, routes and roles offered in the
+// filters, the store's kind.
+func auditViewConfig(f *config.File, sink audit.Sink, log *slog.Logger) auditview.Config {
+	cfg := auditview.Config{Store: sink, Prefix: auditViewPath, Logger: log, Agents: map[string]string{}}
+	switch f.Audit.Sink {
+	case "postgres":
+		cfg.StoreName = "PostgreSQL"
+	case "jsonl":
+		cfg.StoreName = "JSON lines"
+	default:
+		cfg.StoreName = "SQLite"
+	}
+	for _, t := range f.Dev.IDP.Tenants {
+		for _, a := range t.Apps {
+			cfg.Agents[a.ClientID] = a.Name
+		}
+	}
+	for _, a := range f.AuthZ.Agents {
+		if a.Name != "" {
+			cfg.Agents[a.App] = a.Name
+		}
+	}
+	for _, r := range f.Gateway.Routes {
+		cfg.Routes = append(cfg.Routes, r.ID)
+	}
+	for _, r := range f.AuthZ.Roles {
+		cfg.Roles = append(cfg.Roles, r.Name)
+	}
+	return cfg
+}
+
+// resolveUser turns a user into their pseudonyms under every key, as
+// audit query --user does: a development user by UPN or name, or an object
+// id with its tenant.
+func resolveUser(f *config.File, keys *audit.PseudonymKeys) func(user, tenant string) ([]string, error) {
+	return func(user, tenant string) ([]string, error) {
+		tid, oid, err := f.Dev.IDP.ResolveUser(user, tenant)
+		if err != nil {
+			return nil, err
+		}
+		return keys.Principals(tid, oid), nil
+	}
+}
+
+// withAuditView serves the auditor's view beside admin (dev's admin
+// listener, on loopback) at auditViewPath, over the trail dev writes, and
+// returns the view's URL; a trail that cannot be browsed (JSON lines to
+// standard output) leaves admin as it is and the URL empty.
+func withAuditView(ctx context.Context, f *config.File, trail *build.Trail, admin http.Handler, adminURL string, log *slog.Logger) (http.Handler, string) {
+	cfg := auditViewConfig(f, trail.Sink, log)
+	cfg.ResolveUser = resolveUser(f, trail.Pseudonyms)
+	cfg.VerifyKey = append([]crypto.PublicKey{trail.Signer.Public()}, trail.Previous...)
+	view, err := auditview.New(cfg)
+	if err != nil {
+		log.Info("dev: no auditor's view", "reason", err)
+		return admin, ""
+	}
+	view.Start(ctx)
+	mux := http.NewServeMux()
+	mux.Handle(auditViewPath, view)
+	mux.Handle("/", admin)
+	return mux, adminURL + auditViewPath
 }

@@ -425,8 +425,9 @@ func (l *devLoop) startGateway(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		l.st.serve(l.gw.AdminHandler(), adminLn)
-		l.ep.Admin = adminURL
+		admin, viewURL := withAuditView(ctx, l.f, trail, l.gw.AdminHandler(), adminURL, l.e.log)
+		l.st.serve(admin, adminLn)
+		l.ep.Admin, l.ep.AuditView = adminURL, viewURL
 	}
 	return waitAnswering(ctx, devClient(l.opts.Dev), l.ep.GatehouseIssuer+"/.well-known/openid-configuration", l.st.serveErr)
 }
@@ -523,6 +524,9 @@ func printBanner(w io.Writer, f *config.File, ep endpoints, stateDir, self strin
 	fmt.Fprintf(w, "  upstream    %s (an HTTP service behind the gateway)\n", ep.Upstream)
 	if ep.Admin != "" {
 		fmt.Fprintf(w, "  metrics     %s/metrics (admin listener: also /healthz, /readyz)\n", ep.Admin)
+	}
+	if ep.AuditView != "" {
+		fmt.Fprintf(w, "  audit view  %s (the trail, read-only)\n", ep.AuditView)
 	}
 	if ep.CAFile != "" {
 		fmt.Fprintf(w, "  local CA    %s\n", ep.CAFile)

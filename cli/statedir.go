@@ -64,6 +64,8 @@ type endpoints struct {
 	Upstream string `json:"upstream,omitempty"`
 	// Admin is the admin listener's URL (/metrics, /healthz, /readyz).
 	Admin string `json:"admin,omitempty"`
+	// AuditView is the auditor's view, on the admin listener under dev.
+	AuditView string `json:"audit_view,omitempty"`
 }
 
 const endpointsFile = "endpoints.json"
