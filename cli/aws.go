@@ -22,11 +22,12 @@ import (
 func newAWSCmd(e *env) *cobra.Command {
 	cmd := group(&cobra.Command{
 		Use:   "aws",
-		Short: "AWS side of gatehouse: trust policies for the roles, and credentials for a token",
+		Short: "AWS side of gatehouse: trust policies for the roles, a CloudFormation template of them, and credentials for a token",
 		Example: `  gatehouse aws trust-policy --role reader
+  gatehouse aws template --config gatehouse.yaml > gatehouse-aws.yaml
   gatehouse aws credentials --token "$(gatehouse token --user alice)" --resource function:hello`,
 	})
-	cmd.AddCommand(newTrustPolicyCmd(e), newAWSCredentialsCmd(e))
+	cmd.AddCommand(newTrustPolicyCmd(e), newAWSCredentialsCmd(e), newAWSTemplateCmd(e))
 	return cmd
 }
 
@@ -96,21 +97,7 @@ ARN of gatehouse's own IAM role). See docs/aws-setup.md.`,
 			if r == nil {
 				return fmt.Errorf("no role %q in authz.roles", role)
 			}
-			params := creds.TrustParams{AccountID: build.ARNAccount(r.ARN), IssuerURL: f.Creds.Issuer.URL, Principal: principal}
-			if r.Mode == creds.ModeBroker && params.IssuerURL == "" {
-				t, err := resolveAWSTarget(f, stateDir)
-				if err != nil {
-					return fmt.Errorf("creds.issuer.url is not set and %w", err)
-				}
-				params.IssuerURL = t.issuerURL
-			}
-			if r.Mode == creds.ModeWebIdentity {
-				params.ProviderURL, params.Audience, err = webIdentityProvider(f, stateDir)
-				if err != nil {
-					return err
-				}
-			}
-			doc, err := creds.TrustPolicy(*r, params)
+			doc, err := roleTrustPolicy(f, *r, stateDir, principal)
 			if err != nil {
 				return err
 			}
@@ -124,6 +111,29 @@ ARN of gatehouse's own IAM role). See docs/aws-setup.md.`,
 	cmd.Flags().StringVar(&principal, "principal", "", "assume_role mode: the ARN of gatehouse's own IAM role")
 	cmd.MarkFlagRequired("role")
 	return cmd
+}
+
+// roleTrustPolicy is the trust policy of r's IAM role for its mode, as
+// `aws trust-policy` prints it and `aws template` writes it: the account
+// of r's ARN, gatehouse's issuer (broker), the callers' Entra issuer and
+// audience (web_identity), or principal (assume_role).
+func roleTrustPolicy(f *config.File, r creds.Role, stateDir, principal string) ([]byte, error) {
+	params := creds.TrustParams{AccountID: build.ARNAccount(r.ARN), IssuerURL: f.Creds.Issuer.URL, Principal: principal}
+	if r.Mode == creds.ModeBroker && params.IssuerURL == "" {
+		t, err := resolveAWSTarget(f, stateDir)
+		if err != nil {
+			return nil, fmt.Errorf("creds.issuer.url is not set and %w", err)
+		}
+		params.IssuerURL = t.issuerURL
+	}
+	if r.Mode == creds.ModeWebIdentity {
+		var err error
+		params.ProviderURL, params.Audience, err = webIdentityProvider(f, stateDir)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return creds.TrustPolicy(r, params)
 }
 
 // webIdentityProvider is the issuer and audience of the callers' tokens: the
