@@ -31,7 +31,8 @@ func traceRoute(pl *pipeline.Pipeline, rt *Route, r *http.Request) (*http.Reques
 	}
 	ctx, span := pl.Trace(r.Context(), name, propagation.HeaderCarrier(r.Header))
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String("http.request.method", method), attribute.String("http.route", rt.Path))
+		span.SetAttributes(attribute.String("http.request.method", method), attribute.String("http.route", rt.Path),
+			attribute.String(pipeline.AttrRoute, rt.ID))
 	}
 	return r.WithContext(ctx), span
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/pipeline"
@@ -144,6 +146,8 @@ type authzInput struct {
 // verdict is the authorizer's decision for one event.
 type verdict struct {
 	c       *pipeline.Call
+	ctx     context.Context // the invocation's, with its span
+	span    trace.Span      // the invocation's
 	arn     executeAPIArn
 	current *route // the requested route; nil if none matched (or no Routes)
 	allow   bool   // the requested route is allowed
@@ -171,8 +175,18 @@ func (g *Guard) decide(ctx context.Context, in authzInput, every bool) (*verdict
 		req.Route, req.Action, req.Resource, req.Role = v.current.id, v.current.Action, v.current.Resource, v.current.Role
 	}
 	// With Routes, a request that matches none has nothing to be allowed:
-	// policy denies it (no resource), after the token is checked.
-	v.c = g.pl.Begin(ctx, req)
+	// policy denies it (no resource), after the token is checked. The span
+	// is named for the route matched, never for the request's path.
+	name := "authorize"
+	if v.current != nil {
+		name = "authorize " + v.current.id
+	}
+	v.ctx, v.span = g.traceInvocation(ctx, req.ID, "", "", in.req)
+	v.span.SetName(name)
+	if v.current != nil && v.span.IsRecording() {
+		v.span.SetAttributes(attribute.String(pipeline.AttrRoute, v.current.id))
+	}
+	v.c = g.pl.Begin(v.ctx, req)
 	v.allow = v.c.Err() == nil
 	if v.c.Principal == nil || !every {
 		return v, nil
@@ -224,7 +238,9 @@ func (g *Guard) finish(ctx context.Context, v *verdict, in authzInput) (int, err
 		// The decision lets API Gateway run the route's integration.
 		v.c.Invoked("execute-api:"+v.arn.apiID+"/"+v.arn.stage, in.req.apiRequestID)
 	}
-	return status, v.c.Finish(ctx, status)
+	err := v.c.Finish(v.ctx, status)
+	g.endInvocation(v.ctx, v.span, v.c, status)
+	return status, err
 }
 
 // policyResponse answers REST API authorizers and HTTP API payload 1.0.

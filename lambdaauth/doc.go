@@ -57,6 +57,12 @@
 // only allow-listed, non-personal claims. If the event cannot be written the
 // invocation is answered 503 (fail closed), even after the handler ran.
 //
+// With Config.Tracer (an OpenTelemetry TracerProvider), every invocation is
+// a trace: a span named by its route template, the pipeline's steps under
+// it, the handler in the invoke step's context, flushed before the
+// invocation returns; the caller's traceparent is continued only with
+// Config.TrustIncoming. The package uses the OpenTelemetry API only.
+//
 // Secrets (the pseudonym key, an optional checkpoint signing key) come from a
 // Secret: a file (SecretFile: in the deployment package or a mounted
 // volume) or any func(ctx) ([]byte, error), such as one reading AWS Secrets

@@ -15,12 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/audit/jsonl"
 	"github.com/gatehouse-dev/gatehouse/authn"
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/awstrace"
 	"github.com/gatehouse-dev/gatehouse/pipeline"
 )
 
@@ -67,6 +69,15 @@ type Config struct {
 	// Routes are the routes of the API an Authorizer protects; see Route.
 	// Wrapped handlers do not use them.
 	Routes []Route
+	// Tracer, when set, traces each invocation (trace.go): a span per
+	// invocation with the pipeline's steps under it, and the trace id in
+	// its event. When the TracerProvider has ForceFlush (the
+	// OpenTelemetry SDK's does), spans are flushed before each invocation
+	// returns. nil means no tracing.
+	Tracer trace.TracerProvider
+	// TrustIncoming continues the W3C trace context (traceparent) in the
+	// event's headers; false starts a new trace for every invocation.
+	TrustIncoming bool
 	// Logger receives refusals and failures, never tokens; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -119,6 +130,7 @@ type Guard struct {
 	routes        []*route
 	function      string
 	maxHeader     int
+	flush         func(context.Context) error // the tracer's ForceFlush; nil when none
 	log           *slog.Logger
 	now           func() time.Time
 }
@@ -194,6 +206,8 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 			cc.STS = sts.NewFromConfig(g.aws, func(o *sts.Options) {
 				// The broker backs off after STS failures itself.
 				o.RetryMaxAttempts = 2
+				// The STS call's span, when the invocation is traced.
+				o.APIOptions = append(slices.Clip(o.APIOptions), awstrace.Middleware(false))
 			})
 		}
 		if cc.Logger == nil {
@@ -216,8 +230,12 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if g.pl, err = pipeline.New(pipeline.Config{
 		Verifier: g.verifier, Policy: policy, Broker: broker, Recorder: g.rec, Pseudonym: g.pseudo.Principal,
 		Claims: slices.Clone(cfg.Audit.Claims), Logger: g.log, Now: g.now,
+		Tracer: cfg.Tracer, TrustIncoming: cfg.TrustIncoming,
 	}); err != nil {
 		return nil, err
+	}
+	if f, ok := cfg.Tracer.(interface{ ForceFlush(context.Context) error }); ok {
+		g.flush = f.ForceFlush
 	}
 
 	// Keys: a snapshot serves at once (and refreshes in the background on

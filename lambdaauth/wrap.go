@@ -37,8 +37,12 @@ func run[Req, Resp any](ctx context.Context, g *Guard, r *request, h func(contex
 		resp Resp
 		herr error
 		ran  bool
+		out  pipeline.Outcome
 	)
-	out := g.pl.Run(ctx, g.pipelineRequest(ctx, r), func(ctx context.Context, c *pipeline.Call) (int, error) {
+	preq := g.pipelineRequest(ctx, r)
+	ctx, span := g.traceInvocation(ctx, preq.ID, r.method, r.route, r)
+	defer func() { g.endInvocation(ctx, span, out.Call, out.Status) }()
+	out = g.pl.Run(ctx, preq, func(ctx context.Context, c *pipeline.Call) (int, error) {
 		ran = true
 		c.Invoked(g.function, c.Event.RequestID)
 		ev = strip(ev)

@@ -38,6 +38,11 @@
 // "dev" leaves the STS endpoint to the AWS SDK's own AWS_ENDPOINT_URL_STS,
 // which `gatehouse dev` also sets.
 //
+// telemetry.tracing, when set, traces each invocation (lambdaauth.Config's
+// Tracer, flushed before each invocation returns); its header references
+// are read once, at init. Log lines of an invocation carry its request id
+// and trace id.
+//
 // Left to others: running the pipeline (lambdaauth), validating the file
 // (config), and fetching key snapshots (authn.FetchSnapshot).
 package lambdaconfig

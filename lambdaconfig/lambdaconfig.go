@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,7 +17,9 @@ import (
 	buildpkg "github.com/gatehouse-dev/gatehouse/build"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/creds"
+	"github.com/gatehouse-dev/gatehouse/internal/awstrace"
 	"github.com/gatehouse-dev/gatehouse/lambdaauth"
+	"github.com/gatehouse-dev/gatehouse/telemetry"
 )
 
 // Options are what the file cannot say. Zero values mean the documented
@@ -145,7 +148,12 @@ func build(ctx context.Context, f *config.File, opts Options) (lambdaauth.Config
 		opts.Dev = d
 	}
 	bo := buildOptions(opts)
-	cfg := lambdaauth.Config{Snapshots: opts.Snapshots, Logger: opts.Logger}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	// Each line of an invocation names its request id (and trace id).
+	cfg := lambdaauth.Config{Snapshots: opts.Snapshots, Logger: slog.New(telemetry.LogHandler(log.Handler()))}
 	var err error
 	if cfg.AuthN, err = buildpkg.AuthN(f, bo); err != nil {
 		errs = append(errs, err)
@@ -176,6 +184,15 @@ func build(ctx context.Context, f *config.File, opts Options) (lambdaauth.Config
 	if err := errors.Join(errs...); err != nil {
 		return lambdaauth.Config{}, err
 	}
+	// Tracing, when telemetry.tracing is on: flushed at the end of each
+	// invocation (lambdaauth), its header secrets read once, now.
+	tr, err := buildpkg.Tracing(ctx, f, bo, "")
+	if err != nil {
+		return lambdaauth.Config{}, err
+	}
+	if tr != nil {
+		cfg.Tracer, cfg.TrustIncoming = tr.TracerProvider(), f.Telemetry.Tracing.TrustIncoming
+	}
 	if opts.NoCredentials {
 		cfg.AWS = opts.AWS
 		return cfg, nil
@@ -199,7 +216,9 @@ func build(ctx context.Context, f *config.File, opts Options) (lambdaauth.Config
 		}
 		endpoint = "" // the SDK reads AWS_ENDPOINT_URL_STS itself
 	}
-	cfg.Creds.STS = buildpkg.STS(*cfg.AWS, endpoint, nil)
+	stsCfg := cfg.AWS.Copy()
+	stsCfg.APIOptions = append(slices.Clip(stsCfg.APIOptions), awstrace.Middleware(false)) // the STS call's span
+	cfg.Creds.STS = buildpkg.STS(stsCfg, endpoint, nil)
 	return cfg, nil
 }
 

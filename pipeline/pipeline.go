@@ -204,7 +204,7 @@ func (pl *Pipeline) Begin(ctx context.Context, req Request) *Call {
 		if root := trace.SpanFromContext(ctx); root.SpanContext().IsValid() {
 			c.root = root
 			c.Event.TraceID = root.SpanContext().TraceID().String()
-			setStrings(root, AttrRequestID, req.ID, AttrRoute, req.Route)
+			setStrings(root, AttrRequestID, req.ID) // the route is the front door's to name: a template, never a path
 		}
 	}
 	actx, span := c.span(ctx, "authn") // 1 authn

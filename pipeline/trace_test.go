@@ -60,6 +60,7 @@ func runTraced(t *testing.T, pl *Pipeline, target func(ctx context.Context, c *C
 	t.Helper()
 	carrier := propagation.MapCarrier{"traceparent": callerTraceparent, "baggage": "user=" + callerUPN}
 	ctx, span := pl.Trace(context.Background(), "GET /whoami", carrier)
+	span.SetAttributes(attribute.String(AttrRoute, "whoami")) // the front door's
 	out := pl.Run(ctx, Request{ID: "req-1", Route: "whoami", Token: callerToken, Action: "invoke",
 		Resource: authz.Resource{Kind: "function", Name: "whoami"}}, target)
 	out.Call.Annotate(span, out.Status)
