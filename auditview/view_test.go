@@ -425,7 +425,7 @@ func TestTamperShown(t *testing.T) {
 	}
 	a := f.get("/audit/")
 	for _, want := range []string{"TAMPERED", fmt.Sprintf(`id="broken-pos" href="/audit/event/%d">%d</a>`, pos, pos), "event edited", "the chain breaks here",
-		fmt.Sprintf("up to stored position %d, are intact", pos-1)} {
+		fmt.Sprintf("up to position %d, verifies", pos-1)} {
 		if !strings.Contains(a.body, want) {
 			t.Errorf("the page lacks %q", want)
 		}
