@@ -172,6 +172,13 @@ type (
 		LivenessProbe   *probe           `yaml:"livenessProbe"`
 		SecurityContext *securityContext `yaml:"securityContext"`
 		VolumeMounts    []volumeMount    `yaml:"volumeMounts"`
+		Lifecycle       struct {
+			PreStop struct {
+				Sleep struct {
+					Seconds int `yaml:"seconds"`
+				} `yaml:"sleep"`
+			} `yaml:"preStop"`
+		} `yaml:"lifecycle"`
 	}
 	envVar struct {
 		Name      string         `yaml:"name"`
@@ -277,6 +284,7 @@ type want struct {
 	copier, sync   bool // the secret file copier, and its sync container
 	annotations    map[string]string
 	podLabels      map[string]string
+	preStopSleep   int // seconds; 0: no preStop hook
 }
 
 // kinds are the objects the chart may render; a Secret is never one.
@@ -401,6 +409,10 @@ func check(t *testing.T, ms []manifest, w want) {
 	}
 	if gh == nil {
 		t.Fatal("no gatehouse container")
+	}
+
+	if got := gh.Lifecycle.PreStop.Sleep.Seconds; got != w.preStopSleep {
+		t.Errorf("preStop sleep %d s; want %d", got, w.preStopSleep)
 	}
 
 	// The listeners: flags, container ports, probes.
@@ -716,6 +728,7 @@ azure: {workloadIdentity: {clientId: 0d3b5f0e-6f3c-4c8a-9a7e-2f1a4c7d9e10}}
 secretFiles:
   - {secret: gatehouse-tls, keys: [tls.key, tls.crt]}
 secretFileCopier: {intervalSeconds: 0}
+preStopSleepSeconds: 5
 extraEnv:
   - {name: AWS_REGION, value: eu-west-1}
   - {name: AWS_WEB_IDENTITY_TOKEN_FILE, value: /var/run/secrets/eks.amazonaws.com/serviceaccount/token}
@@ -775,7 +788,7 @@ func TestChart(t *testing.T) {
 		{"fixed replicas, metrics, identities", []string{fixedReplicas}, want{replicas: 4, serviceMonitor: true, copier: true,
 			annotations: map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/gatehouse-pods",
 				"azure.workload.identity/client-id": "0d3b5f0e-6f3c-4c8a-9a7e-2f1a4c7d9e10"},
-			podLabels: map[string]string{"azure.workload.identity/use": "true"}}},
+			podLabels: map[string]string{"azure.workload.identity/use": "true"}, preStopSleep: 5}},
 		{"configuration as text", []string{configText}, want{hpaMin: 2, hpaMax: 6, copier: true, sync: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -850,6 +863,7 @@ func TestChartRefuses(t *testing.T) {
 		{"autoscaler below its floor", "autoscaling: {minReplicas: 5, maxReplicas: 4}", "autoscaling.maxReplicas 4"},
 		{"misspelt value", "replicaCont: 5", "replicaCont"},
 		{"writable root", "securityContext: {readOnlyRootFilesystem: false}", "readOnlyRootFilesystem"},
+		{"grace shorter than the drain", "preStopSleepSeconds: 20", "terminationGracePeriodSeconds 45"},
 		{"Secret twice", "secretFiles: [{secret: a}, {secret: a}]", "Secret a is listed twice"},
 		{"no configuration", "config: \"\"", "config is empty"},
 	} {

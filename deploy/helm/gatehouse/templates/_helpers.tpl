@@ -115,6 +115,9 @@ configuration's own checks run in gatehouse (serve --check, and at start).
 {{- fail (printf "extraEnv %s: from a Secret; gatehouse takes no secret from its environment: use secretFiles and a file reference, or a vault reference" .name) -}}
 {{- end -}}
 {{- end -}}
+{{- if ge (add (int .Values.preStopSleepSeconds) 30) (int .Values.terminationGracePeriodSeconds) -}}
+{{- fail (printf "terminationGracePeriodSeconds %d: the pod needs preStopSleepSeconds (%d) and gatehouse's 30 s drain, and more" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) -}}
+{{- end -}}
 {{- $min := int (include "gatehouse.minReplicas" .) -}}
 {{- if lt $min 1 -}}
 {{- fail "replicaCount (and autoscaling.minReplicas): at least 1" -}}
