@@ -54,11 +54,12 @@ revoked whom, as pseudonyms.`,
   gatehouse revoke list --config gatehouse.yaml
   gatehouse revoke remove 12 --config gatehouse.yaml`,
 	})
-	add := func(kind revoke.Kind, use, short string) *cobra.Command {
+	add := func(kind revoke.Kind, use, short, example string) *cobra.Command {
 		c := &cobra.Command{
-			Use:   use,
-			Short: short,
-			Args:  oneArg(strings.ToUpper(string(kind)), ""),
+			Use:     use,
+			Short:   short,
+			Example: example,
+			Args:    oneArg(strings.ToUpper(string(kind)), ""),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return runRevoke(cmd.Context(), e, o, kind, args[0])
 			},
@@ -73,9 +74,10 @@ revoked whom, as pseudonyms.`,
 		return c
 	}
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the active revocations",
-		Args:  noArgs,
+		Use:     "list",
+		Short:   "List the active revocations",
+		Example: "  gatehouse revoke list --config gatehouse.yaml\n  gatehouse revoke list --config gatehouse.yaml --format json",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, _, _, err := openRevocations(cmd.Context(), o.configPath)
 			if err != nil {
@@ -91,9 +93,10 @@ revoked whom, as pseudonyms.`,
 	}
 	outputFormat(list, &o.format, "print the revocations as text or JSON")
 	remove := &cobra.Command{
-		Use:   "remove ID",
-		Short: "End a revocation (by its id, as list shows it)",
-		Args:  oneArg("ID", ": the revocation's id, as 'gatehouse revoke list' shows it"),
+		Use:     "remove ID",
+		Short:   "End a revocation (by its id, as list shows it)",
+		Example: "  gatehouse revoke remove 12 --config gatehouse.yaml",
+		Args:    oneArg("ID", ": the revocation's id, as 'gatehouse revoke list' shows it"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
@@ -116,9 +119,13 @@ revoked whom, as pseudonyms.`,
 		},
 	}
 	cmd.AddCommand(
-		add(revoke.User, "user NAME|OBJECT-ID", "Revoke a user (a development UPN or name, or an object id with --tenant)"),
-		add(revoke.App, "app NAME|CLIENT-ID", "Revoke an app or agent, as caller and as actor for users"),
-		add(revoke.Token, "token TOKEN-ID", "Revoke one token (its uti or jti)"),
+		add(revoke.User, "user NAME|OBJECT-ID", "Revoke a user (a development UPN or name, or an object id with --tenant)",
+			`  gatehouse revoke user alice@contoso.example --reason "left the company" --config gatehouse.yaml
+  gatehouse revoke user 2d4acc68-9d83-4609-a6f0-96e989303d16 --tenant 2e3fd419-1fb6-41f4-a9a1-60531a867149 --reason "..." --for 2h --config gatehouse.yaml`),
+		add(revoke.App, "app NAME|CLIENT-ID", "Revoke an app or agent, as caller and as actor for users",
+			`  gatehouse revoke app 8f5c3767-7276-4be0-b5db-808ab516452c --reason "agent compromised" --config gatehouse.yaml`),
+		add(revoke.Token, "token TOKEN-ID", "Revoke one token (its uti or jti)",
+			`  gatehouse revoke token 9vTY1qOqQkWXh1pDk5VQAA --reason "leaked in a log" --config gatehouse.yaml`),
 		list, remove)
 	cmd.PersistentFlags().StringVar(&o.configPath, "config", "", "configuration file (its revocation section names the store)")
 	return cmd
