@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,4 +251,67 @@ func TestAuditViewInBrowser(t *testing.T) {
 		t.Errorf("the edited event's record does not say so:\n%s", record)
 	}
 	shot("5-tampered-event")
+}
+
+// TestAuditServe: `gatehouse audit serve` refuses an address beyond
+// loopback, saying why and what to do instead; on loopback it prints the
+// view's URL and serves the trail dev writes, with its strict headers, and
+// sends / to the view.
+func TestAuditServe(t *testing.T) {
+	state := t.TempDir()
+	d := startDev(t, state, "127.0.0.1:0")
+	c := gatewayClient(t, d)
+	if r := call(t, c, "GET", d.ready.Gateway+"/whoami", token(t, state, "--user", "dave"), ""); r.status != 403 {
+		t.Fatalf("dave GET /whoami: %d", r.status)
+	}
+
+	for _, addr := range []string{"0.0.0.0:9449", ":9449", "192.0.2.1:9449"} {
+		_, errOut, code := run(t, "", "audit", "serve", "--state-dir", state, "--listen", addr)
+		if code == 0 || !strings.Contains(errOut, "loopback") || !strings.Contains(errOut, "ssh -L") {
+			t.Errorf("audit serve --listen %s: exit %d: %s", addr, code, errOut)
+		}
+	}
+
+	cmd := exec.Command(gatehouseBin, "audit", "serve", "--state-dir", state, "--listen", "127.0.0.1:0")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	var view string
+	for deadline := time.Now().Add(20 * time.Second); view == ""; {
+		if _, rest, ok := strings.Cut(out.String(), "auditor's view: "); ok {
+			view, _, _ = strings.Cut(rest, " ")
+		} else if time.Now().After(deadline) {
+			t.Fatalf("audit serve printed no URL:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.HasPrefix(view, "http://127.0.0.1:") || !strings.HasSuffix(view, "/audit/") {
+		t.Fatalf("audit serve's URL %q", view)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get(view + "?decision=deny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+		strings.Count(string(body), `<tr class="event deny`) != 1 {
+		t.Errorf("GET the view: %d, CSP %q, %d denials shown", resp.StatusCode, resp.Header.Get("Content-Security-Policy"), strings.Count(string(body), `<tr class="event deny`))
+	}
+	root := strings.TrimSuffix(view, "audit/")
+	resp, err = hc.Get(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/audit/" {
+		t.Errorf("GET / ends at %s, want the view", resp.Request.URL)
+	}
 }
