@@ -11,9 +11,12 @@
 // bounded attributes; sampling is parent-based (a new trace is sampled at
 // the ratio; a trace a trusted caller started keeps the caller's choice);
 // export failures are logged, rate-limited, and never fail a request; the
-// SDK's environment variables (OTEL_EXPORTER_OTLP_*) do not override the
-// configuration; header values are read at each export, so a rotated
-// secret is sent from the next export on, and are never logged.
+// SDK's environment variables (OTEL_EXPORTER_OTLP_*) change neither where
+// spans go, nor with which headers, nor which CAs are trusted; header
+// values are read at each export, so a rotated secret is sent from the
+// next export on, and are never logged. Exports are gzipped, except to a
+// collector on a loopback address, where compression costs CPU and saves
+// nothing.
 //
 // LogHandler adds to each log line of a request its request id
 // (internal/requestid) and trace id, whichever package writes it.
