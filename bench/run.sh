@@ -5,6 +5,7 @@
 #   bash bench/run.sh                      # 10 s per scenario, 64 connections
 #   BENCH_DURATION=3 bash bench/run.sh     # shorter
 #   BENCH_OUT=results.md bash bench/run.sh # also write the table to a file
+#   BENCH_TRACING=1 bash bench/run.sh      # gatehouse traces, 1% sampled (off, or 1 to 100)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +19,7 @@ HALF_CONNS=${BENCH_HALF_CONNS:-$CONNS}
 ROUNDS=${BENCH_ROUNDS:-1}
 WITH_GATEHOUSE=${BENCH_GATEHOUSE:-1}
 ISSUER_KEY=${BENCH_ISSUER_KEY:-file}
+TRACING=${BENCH_TRACING:-off}
 START_TIMEOUT=${BENCH_START_TIMEOUT:-180}
 OUT=${BENCH_OUT:-}
 
@@ -29,6 +31,7 @@ IDP_PORT=${BENCH_IDP_PORT:-9543}
 STS_PORT=${BENCH_STS_PORT:-9544}
 LAMBDA_PORT=${BENCH_LAMBDA_PORT:-9545}
 DEV_UPSTREAM_PORT=${BENCH_DEV_UPSTREAM_PORT:-9546}
+COLLECTOR_PORT=${BENCH_COLLECTOR_PORT:-9574}
 
 # The addresses bench/gatehouse.yaml holds; others mean a rewritten copy.
 CONFIG_UPSTREAM_PORT=9571
@@ -41,7 +44,7 @@ die() {
 }
 
 for v in CONNS THREADS HALF_CONNS ROUNDS START_TIMEOUT UPSTREAM_PORT BASELINE_PORT BASELINE_TLS_PORT \
-	GATEWAY_PORT IDP_PORT STS_PORT LAMBDA_PORT DEV_UPSTREAM_PORT; do
+	GATEWAY_PORT IDP_PORT STS_PORT LAMBDA_PORT DEV_UPSTREAM_PORT COLLECTOR_PORT; do
 	[[ ${!v} =~ ^[1-9][0-9]{0,5}$ ]] || die "BENCH_$v=${!v}: want a positive whole number"
 	[[ $v != *_PORT || ${!v} -le 65535 ]] || die "BENCH_$v=${!v}: want a TCP port"
 done
@@ -52,6 +55,7 @@ done
 [[ $WARMUP =~ [smh]$ ]] || WARMUP="${WARMUP}s"
 [[ $WITH_GATEHOUSE == 0 || $WITH_GATEHOUSE == 1 ]] || die "BENCH_GATEHOUSE=$WITH_GATEHOUSE: want 0 or 1"
 [[ $ISSUER_KEY == file || $ISSUER_KEY == kms ]] || die "BENCH_ISSUER_KEY=$ISSUER_KEY: want file or kms"
+[[ $TRACING == off || ($TRACING =~ ^[1-9][0-9]{0,2}$ && $TRACING -le 100) ]] || die "BENCH_TRACING=$TRACING: want off, or the percentage of requests sampled (1 to 100)"
 
 # --- processes, and their cleanup on any exit ---------------------------
 
@@ -199,6 +203,15 @@ if ((WITH_GATEHOUSE)); then
 		CFG="$TMP/gatehouse.yaml"
 		CONFIG_NOTE="$CONFIG_NOTE (issuer key in the local KMS)"
 	fi
+	if [[ $TRACING != off ]]; then
+		# Traces of every request, TRACING% sampled, over OTLP/HTTP to a
+		# collector on loopback (a second bench upstream, which drops them).
+		[[ $CFG == "$TMP/gatehouse.yaml" ]] || sed -e "s|package: \.\./|package: $ROOT/|" "$CFG" >"$TMP/gatehouse.yaml"
+		ratio=$(awk -v p="$TRACING" 'BEGIN { printf "%g", p / 100 }')
+		printf 'telemetry:\n  tracing:\n    exporter: otlp_http\n    endpoint: http://127.0.0.1:%s\n    sample_ratio: %s\n' "$COLLECTOR_PORT" "$ratio" >>"$TMP/gatehouse.yaml"
+		CFG="$TMP/gatehouse.yaml"
+		CONFIG_NOTE="$CONFIG_NOTE (tracing, $TRACING% sampled, to an OTLP/HTTP collector on loopback)"
+	fi
 	if ! "$GH" dev --config "$CFG" --print-config >/dev/null 2>"$TMP/config-check.log"; then
 		cat "$TMP/config-check.log" >&2
 		die "gatehouse refused bench/gatehouse.yaml$CONFIG_NOTE (problems above). If they name the upstream route or authz.roles[].routes, this build of gatehouse does not support HTTP-upstream routes yet; BENCH_GATEHOUSE=0 measures only the upstream and the baseline."
@@ -209,12 +222,17 @@ fi
 
 ports=(UPSTREAM BASELINE BASELINE_TLS)
 ((WITH_GATEHOUSE)) && ports+=(GATEWAY IDP STS LAMBDA DEV_UPSTREAM)
+[[ $WITH_GATEHOUSE == 1 && $TRACING != off ]] && ports+=(COLLECTOR)
 for p in "${ports[@]}"; do
 	port_var="${p}_PORT"
 	need_free_port "${!port_var}" "BENCH_$port_var"
 done
 start upstream "$TMP/upstream" -listen "127.0.0.1:$UPSTREAM_PORT"
 wait_port upstream "$UPSTREAM_PORT"
+if [[ $WITH_GATEHOUSE == 1 && $TRACING != off ]]; then
+	start collector "$TMP/upstream" -listen "127.0.0.1:$COLLECTOR_PORT"
+	wait_port collector "$COLLECTOR_PORT"
+fi
 start baseline "$TMP/baseline" -listen "127.0.0.1:$BASELINE_PORT" -upstream "http://127.0.0.1:$UPSTREAM_PORT"
 start baseline-tls "$TMP/baseline" -tls -listen "127.0.0.1:$BASELINE_TLS_PORT" -upstream "http://127.0.0.1:$UPSTREAM_PORT"
 wait_port baseline "$BASELINE_PORT"

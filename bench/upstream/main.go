@@ -1,6 +1,8 @@
 // Command upstream is the load harness's target service: it answers every
 // request with the same small JSON body (64 bytes) over HTTP/1.1 with
 // keep-alive, so that what a benchmark measures is the proxy in front of it.
+// POST /v1/traces reads and drops the body: the same program is the OTLP
+// collector of runs with tracing on.
 //
 //	go run ./bench/upstream -listen 127.0.0.1:9571
 package main
@@ -28,6 +30,12 @@ func main() {
 	}
 	length := strconv.Itoa(len(body))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/traces" {
+			// An OTLP/HTTP trace export (run.sh's BENCH_TRACING starts one
+			// upstream as the collector): read whole and dropped.
+			io.Copy(io.Discard, r.Body)
+			return
+		}
 		// Drain a small body so the connection can be reused; the server
 		// closes connections whose body is larger.
 		io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
