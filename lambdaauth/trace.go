@@ -23,6 +23,10 @@ import (
 // flushed, when the TracerProvider can (the SDK's has ForceFlush): Lambda
 // may freeze the process as soon as it returns.
 
+// maxRouteName bounds a route template used as a span name; a longer one
+// is not used (the method names the span).
+const maxRouteName = 256
+
 // flushTimeout bounds the flush at the end of an invocation.
 const flushTimeout = 2 * time.Second
 
@@ -37,8 +41,8 @@ func (g *Guard) traceInvocation(ctx context.Context, requestID, method, route st
 	}
 	m := invoke.SpanMethod(method)
 	name, tmpl := m, ""
-	if _, t, ok := strings.Cut(route, " "); ok && strings.HasPrefix(t, "/") {
-		name, tmpl = route, t
+	if _, t, ok := strings.Cut(route, " "); ok && strings.HasPrefix(t, "/") && len(route) <= maxRouteName {
+		name, tmpl = route, t // API Gateway's route key or resource: a template, never the request's path
 	}
 	var carrier headerCarrier
 	if r != nil {
