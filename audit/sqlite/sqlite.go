@@ -137,6 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	s.r.SetMaxOpenConns(4)
+	s.r.SetMaxIdleConns(4) // an idle connection keeps its page cache; database/sql would close all but two
 	if s.insert, err = s.w.PrepareContext(ctx, `INSERT INTO audit_events (data, hash) VALUES (?, ?)`); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
