@@ -95,8 +95,8 @@ func (vf *verifier) state() (*verification, *time.Time) {
 	return vf.last, vf.running
 }
 
-// chainRows are a verification's chains for display, most events first,
-// at most n, with the number left out.
+// chainRows are a verification's chains for display, those with the
+// newest checkpoint first, at most n, with the number left out.
 func (v *verification) chainRows(n int) ([]chainRow, int) {
 	if v == nil || v.Report == nil {
 		return nil, 0

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 )
@@ -291,12 +292,17 @@ func (v *View) agentLabel(key string) string {
 	return shortKey(key)
 }
 
-// shortKey shortens a pseudonym or an id for a table cell.
+// shortKey shortens a pseudonym or an id for a table cell, at a rune
+// boundary.
 func shortKey(s string) string {
-	if len(s) > 16 {
-		return s[:14] + "…"
+	if len(s) <= 16 {
+		return s
 	}
-	return s
+	cut := 14
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // groupDigits writes an integer with separators: 1,000,000.

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/audit/audittest"
@@ -558,5 +559,15 @@ func TestCapturedFile(t *testing.T) {
 	v.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/?decision=deny", nil))
 	if n := rows(rec.Body.String()); rec.Code != 200 || n["deny"] != 10 {
 		t.Errorf("captured file, denials: %d, %v", rec.Code, n)
+	}
+}
+
+// TestShortKeysStayUTF8: a value shortened for a cell is cut at a rune
+// boundary.
+func TestShortKeysStayUTF8(t *testing.T) {
+	f := newFixture(t, &audit.Event{Time: t0, Decision: audit.DecisionAllow, Principal: "p1:ééééééééééééééé", Route: "r"})
+	a := f.get("/audit/")
+	if !utf8.ValidString(a.body) {
+		t.Error("the page is not valid UTF-8")
 	}
 }
