@@ -36,12 +36,12 @@ func usesLocalAWS(f *config.File) bool {
 
 // devHostRoleConfig is devHostRole in account, trusting issuerURL's tokens
 // for a subject gatehouse never mints.
-func devHostRoleConfig(issuerURL string) devsts.Role {
+func devHostRoleConfig(account, issuerURL string) devsts.Role {
 	host := strings.TrimPrefix(issuerURL, "https://")
 	trust := fmt.Sprintf(`{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-  "Principal": {"Federated": "arn:aws:iam::%%s:oidc-provider/%s"},
+  "Principal": {"Federated": "arn:aws:iam::%s:oidc-provider/%s"},
   "Action": "sts:AssumeRoleWithWebIdentity",
-  "Condition": {"StringEquals": {"%s:sub": "gatehouse-dev-host: held by gatehouse dev itself"}}}]}`, host, host)
+  "Condition": {"StringEquals": {"%s:sub": "gatehouse-dev-host: held by gatehouse dev itself"}}}]}`, account, host, host)
 	policy := `{"Version": "2012-10-17", "Statement": [
   {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": "arn:aws:secretsmanager:*:*:secret:gatehouse/*"},
   {"Effect": "Allow", "Action": ["kms:GetPublicKey", "kms:Sign", "kms:DescribeKey"], "Resource": "*"}]}`

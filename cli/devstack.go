@@ -227,9 +227,7 @@ func devSTSConfig(f *config.File, issuerURL string, srv *idp.Server, hc *http.Cl
 		if cfg.AccountID == "" {
 			cfg.AccountID = devAccount
 		}
-		r := devHostRoleConfig(issuerURL)
-		r.TrustPolicy = fmt.Appendf(nil, string(r.TrustPolicy), cfg.AccountID)
-		cfg.Roles = append(cfg.Roles, r)
+		cfg.Roles = append(cfg.Roles, devHostRoleConfig(cfg.AccountID, issuerURL))
 	}
 	return cfg, notes, nil
 }
