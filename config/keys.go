@@ -3,7 +3,6 @@ package config
 import (
 	"reflect"
 	"regexp"
-	"strings"
 	"time"
 )
 
@@ -47,11 +46,7 @@ func (r KeyRef) String() string {
 	case r.AWSKMS != nil:
 		return "aws-kms:" + r.AWSKMS.KeyID
 	case r.AzureKeyVault != nil:
-		s := "azure-keyvault:" + strings.TrimRight(r.AzureKeyVault.Vault, "/") + "/keys/" + r.AzureKeyVault.Name
-		if r.AzureKeyVault.Version != "" {
-			s += "/" + r.AzureKeyVault.Version
-		}
-		return s
+		return keyVaultRef(r.AzureKeyVault.Vault, "keys", r.AzureKeyVault.Name, r.AzureKeyVault.Version)
 	}
 	return "none"
 }

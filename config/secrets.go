@@ -73,13 +73,19 @@ func (r SecretRef) String() string {
 		}
 		return s
 	case r.AzureKeyVault != nil:
-		s := "azure-keyvault:" + strings.TrimRight(r.AzureKeyVault.Vault, "/") + "/secrets/" + r.AzureKeyVault.Name
-		if r.AzureKeyVault.Version != "" {
-			s += "/" + r.AzureKeyVault.Version
-		}
-		return s
+		return keyVaultRef(r.AzureKeyVault.Vault, "secrets", r.AzureKeyVault.Name, r.AzureKeyVault.Version)
 	}
 	return "none"
+}
+
+// keyVaultRef names a Key Vault object as secrets.KeyVaultKey and
+// secrets.AzureSource do: azure-keyvault:VAULT/KIND/NAME[/VERSION].
+func keyVaultRef(vault, kind, name, version string) string {
+	s := "azure-keyvault:" + strings.TrimRight(vault, "/") + "/" + kind + "/" + name
+	if version != "" {
+		s += "/" + version
+	}
+	return s
 }
 
 // Secrets is the `secrets:` section: how secret references are read and
